@@ -1,0 +1,236 @@
+"""Configuration: the schema in code, the values in YAML (``conf/``), validated once before Spark starts.
+
+Jobs compose ``conf/config.yaml`` with Hydra's compose API (so Hydra never changes the working
+directory and never writes output folders), then merge the result into the structured schema
+below. An unknown key, a wrong type or an invalid choice raises :class:`ConfigError` naming the
+key, the value and what would be valid.
+
+Command-line overrides use Hydra's syntax: ``input.path=data/x.jsonl lake.root=/tmp/lake``,
+``spark=cluster``, ``+spark.conf.spark.executor.memory=4g``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from counterweight.errors import ConfigError
+
+CONF_DIR_ENV = "COUNTERWEIGHT_CONF_DIR"
+
+
+class InputFormat(enum.Enum):
+    jsonl = "jsonl"
+    parquet = "parquet"
+    text = "text"
+
+
+class LakeEngine(enum.Enum):
+    auto = "auto"  # delta-spark when its jars are on the classpath, else delta-rs
+    delta_rs = "delta_rs"
+    delta_spark = "delta_spark"
+
+
+class OnConflict(enum.Enum):
+    quarantine = "quarantine"  # an existing doc_id arriving with different text is quarantined
+    update = "update"  # ... or replaces the stored document (labels notice the new text_hash)
+
+
+@dataclass
+class InputConfig:
+    """Raw input: ``path`` is a file, a directory or a glob (local path or a URI such as s3://)."""
+
+    path: str = "data/sample/sample.jsonl.gz"
+    format: InputFormat = InputFormat.jsonl
+    text_field: str = "text"
+    id_field: Optional[str] = None  # the input's own id; doc_id derives from it when present
+    source: Optional[str] = None  # fixed source name; else the record's source_field, else the file stem
+    source_field: Optional[str] = "source"
+    strict: bool = False  # an unreadable file fails the job instead of becoming a quarantine row
+
+
+@dataclass
+class SparkConfig:
+    """Spark settings. Values given to spark-submit (``--master``, ``--conf``) win over these."""
+
+    master: str = "local[*]"
+    app_name: str = "counterweight"
+    log_level: str = "WARN"
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LakeConfig:
+    root: str = "./lake"
+    engine: LakeEngine = LakeEngine.auto
+    # Serialise commits per table with a lock file next to the lake (local/shared POSIX storage).
+    lock: bool = True
+    lock_timeout_s: float = 600.0
+
+
+@dataclass
+class IngestConfig:
+    dedup: bool = True  # drop documents whose normalised text exactly repeats another's
+    max_chars: int = 2_000_000  # longer texts are quarantined (text_too_large)
+    on_conflict: OnConflict = OnConflict.quarantine
+    quarantine_raw_max_bytes: int = 65_536  # raw payload kept per quarantine row (longer is truncated)
+    split_bytes: int = 134_217_728  # plain (uncompressed) JSONL files are read in splits of this size
+    batch_records: int = 4096  # records per Arrow batch on executors
+
+
+@dataclass
+class RunConfig:
+    id: Optional[str] = None  # defaults to a fresh uuid; schedulers pass their own for traceability
+
+
+@dataclass
+class Config:
+    input: InputConfig = field(default_factory=InputConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    lake: LakeConfig = field(default_factory=LakeConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+# Keys whose values are deliberately free-form maps (checked by Spark itself).
+_FREE_FORM = {"spark.conf"}
+
+
+def conf_dir() -> Path:
+    """Where the YAML configs live: $COUNTERWEIGHT_CONF_DIR, the repo's conf/, or the packaged copy."""
+    env = os.environ.get(CONF_DIR_ENV)
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parent
+    candidates += [here.parent / "conf", here / "_conf"]
+    for candidate in candidates:
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        f"no config directory found (looked for config.yaml in {', '.join(map(str, candidates))}); "
+        f"set {CONF_DIR_ENV} to the project's conf/ directory"
+    )
+
+
+def _schema_node(path: list[str]) -> Any:
+    """The type at a dotted path of the schema, or None when the path leaves the schema."""
+    node: Any = Config
+    for part in path:
+        if not dataclasses.is_dataclass(node):
+            return None
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return None
+        node = hints[part]
+    return node
+
+
+def _valid_keys(full_key: str) -> str:
+    parent = full_key.split(".")[:-1]
+    node = _schema_node(parent)
+    if node is not None and dataclasses.is_dataclass(node):
+        return ", ".join(f.name for f in dataclasses.fields(node))
+    return "(see conf/ and counterweight/config.py)"
+
+
+def _explain(exc: OmegaConfBaseException) -> ConfigError:
+    full_key = getattr(exc, "full_key", None) or ""
+    if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) or "not in struct" in str(exc):
+        scope = full_key.rsplit(".", 1)[0] if "." in full_key else "the top level"
+        return ConfigError(
+            f"unknown config key '{full_key}'; valid keys in {scope}: {_valid_keys(full_key)}"
+        )
+    msg = str(exc).split("\n")[0]
+    if isinstance(exc, ValidationError):
+        node = _schema_node(full_key.split("."))
+        if isinstance(node, type) and issubclass(node, enum.Enum):
+            choices = ", ".join(m.name for m in node)
+            return ConfigError(f"invalid value for '{full_key}': {msg}; valid choices: {choices}")
+        return ConfigError(f"invalid value for '{full_key}': {msg}")
+    return ConfigError(f"invalid configuration at '{full_key}': {msg}")
+
+
+def validate(raw: DictConfig | dict) -> DictConfig:
+    """Merge ``raw`` into the schema; raise ConfigError naming the offending key."""
+    schema = OmegaConf.structured(Config)
+    try:
+        cfg = OmegaConf.merge(schema, raw)
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        raise _explain(exc) from None
+    _check_values(cfg)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _require(cond: bool, key: str, value: Any, valid: str) -> None:
+    if not cond:
+        raise ConfigError(f"invalid value for '{key}': {value!r}; {valid}")
+
+
+def _check_values(cfg: DictConfig) -> None:
+    """Cross-field and range checks that types alone cannot express."""
+    _require(bool(cfg.input.path), "input.path", cfg.input.path, "give a file, directory or glob")
+    _require(bool(cfg.input.text_field), "input.text_field", cfg.input.text_field, "give a field name")
+    _require(bool(cfg.lake.root), "lake.root", cfg.lake.root, "give a directory or URI")
+    _require(cfg.ingest.max_chars > 0, "ingest.max_chars", cfg.ingest.max_chars, "must be > 0")
+    _require(cfg.ingest.split_bytes >= 1 << 20, "ingest.split_bytes", cfg.ingest.split_bytes, "must be >= 1048576")
+    _require(cfg.ingest.batch_records > 0, "ingest.batch_records", cfg.ingest.batch_records, "must be > 0")
+    _require(
+        cfg.ingest.quarantine_raw_max_bytes >= 0,
+        "ingest.quarantine_raw_max_bytes",
+        cfg.ingest.quarantine_raw_max_bytes,
+        "must be >= 0",
+    )
+    levels = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+    _require(cfg.spark.log_level in levels, "spark.log_level", cfg.spark.log_level, f"valid: {', '.join(levels)}")
+
+
+def load(overrides: list[str], config_name: str = "config") -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with Hydra overrides and validate it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    directory = conf_dir()
+    try:
+        with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="counterweight"):
+            composed = compose(config_name=config_name, overrides=list(overrides))
+    except HydraException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OmegaConfBaseException):
+            raise _explain(cause) from None
+        raise ConfigError(_hydra_message(exc, overrides)) from None
+    except OmegaConfBaseException as exc:
+        raise _explain(exc) from None
+    composed = OmegaConf.to_container(composed, resolve=False)
+    composed.pop("hydra", None)
+    return validate(composed)
+
+
+def _hydra_message(exc: Exception, overrides: list[str]) -> str:
+    text = " ".join(str(exc).split())
+    if "is not in struct" in text or "Could not override" in text:
+        key = text.split("'")[1] if "'" in text else "?"
+        return f"unknown config key '{key}'; valid keys: {_valid_keys(key)} (use + to add a free-form key)"
+    return f"configuration error: {text}"
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The resolved config as plain JSON-able data (enums as their values)."""
+    return json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), default=str))
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 of the resolved config, excluding the run id (which differs every run)."""
+    plain = to_plain(cfg)
+    plain.pop("run", None)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,99 @@
+"""Find the input files named by ``input.path`` and plan the splits executors read.
+
+``input.path`` may be a file, a directory (read recursively, hidden and ``_``-prefixed entries
+skipped) or a glob (``data/*.jsonl.gz``), local or a URI that pyarrow understands (s3://, gs://,
+hdfs://). A path that matches nothing is a :class:`BadInputError` naming it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+from counterweight.errors import BadInputError
+
+SUFFIXES = {
+    "jsonl": (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz"),
+    "parquet": (".parquet",),
+    "text": (".txt",),
+}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    size: int
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def resolve_path(path: str) -> str:
+    if "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def list_input_files(path: str, fmt: str) -> tuple[str, list[InputFile]]:
+    """Return (base directory, files) for ``input.path``; files are sorted for determinism."""
+    resolved = resolve_path(path)
+    if "://" in resolved:
+        fs, fs_path = pafs.FileSystem.from_uri(resolved)
+        prefix = resolved[: len(resolved) - len(fs_path)] if resolved.endswith(fs_path) else ""
+    else:
+        fs, fs_path, prefix = pafs.LocalFileSystem(), resolved, ""
+    has_glob = any(ch in fs_path for ch in "*?[")
+    if has_glob:
+        parts = fs_path.split("/")
+        literal = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+        base = "/".join(parts[:literal]) or "/"
+        if prefix:
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+            infos = [i for i in infos if fnmatch.fnmatch(i.path, fs_path)]
+        else:
+            infos = fs.get_file_info(sorted(glob.glob(fs_path, recursive=True)))
+    else:
+        info = fs.get_file_info(fs_path)
+        if info.type == pafs.FileType.NotFound:
+            raise BadInputError(
+                f"input.path '{path}' does not exist (resolved to {resolved}); give a file, directory or glob"
+            )
+        if info.type == pafs.FileType.File:
+            return os.path.dirname(fs_path), [InputFile(prefix + fs_path, info.size or 0)]
+        base = fs_path
+        infos = fs.get_file_info(pafs.FileSelector(fs_path, recursive=True))
+    files = []
+    for info in infos:
+        if info.type != pafs.FileType.File:
+            continue
+        rel_parts = info.path[len(base):].strip("/").split("/")
+        if any(_is_hidden(part) for part in rel_parts):
+            continue
+        if not has_glob and not info.path.endswith(SUFFIXES[fmt]):
+            continue
+        files.append(InputFile(prefix + info.path, info.size or 0))
+    files.sort(key=lambda f: f.path)
+    if not files:
+        raise BadInputError(
+            f"input.path '{path}' matched no {fmt} files (looked for {', '.join(SUFFIXES[fmt])}); "
+            f"check input.path and input.format"
+        )
+    return prefix + base, files
+
+
+def plan_splits(files: list[InputFile], fmt: str, base: str, split_bytes: int) -> list[dict]:
+    """Byte-range splits for plain JSONL files; one split per file otherwise."""
+    splits = []
+    for f in files:
+        if fmt == "jsonl" and not f.path.endswith(".gz") and f.size > split_bytes:
+            for start in range(0, f.size, split_bytes):
+                splits.append({"path": f.path, "format": fmt, "start": start,
+                               "length": min(split_bytes, f.size - start), "base": base})
+        else:
+            splits.append({"path": f.path, "format": fmt, "start": 0, "length": -1, "base": base})
+    return splits

@@ -1,0 +1,1 @@
+"""Thin spark-submit entry points: each parses config, builds the session and calls the library."""

@@ -1,0 +1,91 @@
+"""Text normalisation and stable identifiers.
+
+Two normalisations live here, and only here:
+
+* :func:`normalize_text` is what ingest stores: Unicode NFC, one newline convention, no control
+  characters, single spaces inside lines, paragraphs (blank-line separated) kept.
+* :func:`model_text` is what fastText sees, in training and in labelling alike: lower-cased,
+  punctuation split off words, digits folded, one line.
+
+Identifiers are sha256-based so they are stable across runs, machines and partitionings
+(never Python's ``hash()``, which is salted per process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+# Characters that act as line breaks in Unicode text (besides \n).
+_LINE_BREAKS = re.compile(r"\r\n|[\r\u0085\u2028\u2029\x0b\x0c]")
+# Control characters other than \n and \t (which are handled separately): dropped.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufeff\u200b]")
+# Horizontal whitespace of any kind (tabs, NBSP, thin spaces...) becomes one space.
+_HSPACE = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+ID_HEX_CHARS = 32  # 128 bits of sha256: collision-free at any corpus size we will meet
+
+
+def normalize_text(text: str) -> str:
+    """Return ``text`` in the canonical stored form.
+
+    Invariants: NFC; only ``\\n`` line breaks; no control characters; no tabs; no leading or
+    trailing spaces on a line; at most one blank line between paragraphs; no leading or trailing
+    blank lines. Idempotent: ``normalize_text(normalize_text(t)) == normalize_text(t)``.
+    """
+    text = unicodedata.normalize("NFC", text)
+    text = _LINE_BREAKS.sub("\n", text)
+    text = _CONTROL.sub("", text)
+    text = _HSPACE.sub(" ", text)
+    lines = [line.strip() for line in text.split("\n")]
+    text = "\n".join(lines)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip("\n ")
+
+
+def sha256_hex(*parts: str) -> str:
+    """sha256 of the parts joined by the unit separator (so ("ab","c") != ("a","bc"))."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def text_hash(normalized_text: str) -> str:
+    """Content hash of already-normalised text: used for exact dedup and to detect edits."""
+    return sha256_hex("text", normalized_text)
+
+
+def make_doc_id(source: str, source_id: str | None, normalized_text: str) -> str:
+    """Stable document id.
+
+    From the input's own id when it has one (namespaced by ``source``, so two sources may both
+    use id "1"), otherwise from the normalised text, so the same text always gets the same id.
+    """
+    if source_id is not None:
+        return sha256_hex("id", source, source_id)[:ID_HEX_CHARS]
+    return sha256_hex("text", normalized_text)[:ID_HEX_CHARS]
+
+
+# --- fastText input ----------------------------------------------------------------------------
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_FOOTNOTE = re.compile(r"\[\d+\]")
+_DIGITS = re.compile(r"\d+")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[^\w\s]")
+_KEEP_PUNCT = set("!?.,;:\"'()-")
+
+
+def model_text(text: str) -> str:
+    """The exact string fastText is trained on and scores: one line, lower case, tokens split.
+
+    fastText splits on whitespace only, so punctuation is separated from words ("AI," -> "ai ,"),
+    digits are folded to ``0`` (years and counts carry no topic signal), URLs and wiki footnote
+    markers are removed, and newlines (which fastText's predict rejects) become spaces.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _URL.sub(" ", text)
+    text = _FOOTNOTE.sub(" ", text)
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = text.replace("_", " ")
+    text = _DIGITS.sub("0", text)
+    tokens = [t for t in _TOKEN.findall(text) if t[0].isalnum() or t in _KEEP_PUNCT]
+    return " ".join(tokens)

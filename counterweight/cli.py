@@ -24,9 +24,12 @@ from counterweight.errors import CounterweightError
 
 log = logging.getLogger("counterweight")
 
-# job name -> "module:function" taking a JobContext and returning a summary dict
+# job name -> ("module:function" taking a JobContext and returning a summary dict, needs Spark)
 JOBS = {
-    "ingest": "counterweight.ingest:run",
+    "ingest": ("counterweight.ingest:run", True),
+    "label": ("counterweight.label:run", True),
+    "evaluate": ("counterweight.evaluate:run", True),
+    "train": ("counterweight.train:run", False),
 }
 
 
@@ -39,19 +42,22 @@ class JobContext:
     run_id: str
 
 
-def _resolve(job: str) -> Callable:
+def _resolve(job: str) -> tuple[Callable, bool]:
     if job not in JOBS:
         raise config.ConfigError(f"unknown job '{job}'; valid jobs: {', '.join(sorted(JOBS))}")
-    module, func = JOBS[job].split(":")
-    return getattr(importlib.import_module(module), func)
+    target, needs_spark = JOBS[job]
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func), needs_spark
 
 
-def make_context(job: str, cfg, spark=None) -> JobContext:
+def make_context(job: str, cfg, spark=None, needs_spark: bool = True) -> JobContext:
     """Build the session (unless given) and the lake for one run of ``job``."""
     from counterweight.lake import Lake, Lineage
     from counterweight.session import build_session
 
     run_id = cfg.run.id or uuid.uuid4().hex
+    if not needs_spark:
+        return JobContext(job, cfg, None, None, run_id)
     spark = spark or build_session(cfg)
     lineage = Lineage(job=job, run_id=run_id, config_hash=config.config_hash(cfg))
     lake = Lake(spark, cfg.lake.root, lineage, engine=cfg.lake.engine.value, lock=cfg.lake.lock,
@@ -61,10 +67,10 @@ def make_context(job: str, cfg, spark=None) -> JobContext:
 
 def run(job: str, overrides: list[str], spark=None) -> dict:
     """Run ``job`` in this process (raises CounterweightError subclasses on failure)."""
-    func = _resolve(job)
+    func, needs_spark = _resolve(job)
     cfg = config.load(overrides)
-    ctx = make_context(job, cfg, spark)
-    log.info("%s run %s (config %s)", job, ctx.run_id, ctx.lake.lineage.config_hash[:12])
+    ctx = make_context(job, cfg, spark, needs_spark)
+    log.info("%s run %s (config %s)", job, ctx.run_id, config.config_hash(cfg)[:12])
     return func(ctx)
 
 

@@ -96,3 +96,14 @@ class Reason:
         TOO_LARGE, BAD_ID, DUPLICATE_ID_CONFLICT, EXISTING_ID_CONFLICT, UNREADABLE_FILE,
         TRUNCATED_FILE, WRONG_SCHEMA, EMPTY_FILE,
     )
+
+# --- labels ----------------------------------------------------------------------------------
+# Probability columns are p_<label> for every topic and stance label (p_ai_fiction, p_villain...).
+TOPIC = "topic"
+TOPIC_SCORE = "topic_score"
+STANCE = "stance"
+STANCE_SCORE = "stance_score"
+N_CHUNKS = "n_chunks"  # windows the document was scored in
+TOPIC_MODEL = "topic_model"  # sha256 of the model file
+STANCE_MODEL = "stance_model"
+LABELED_AT = "labeled_at"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from counterweight.errors import ConfigError
@@ -89,6 +89,59 @@ class IngestConfig:
 
 
 @dataclass
+class ClassifierConfig:
+    """One fastText model: where it is, which labels it must have, how to decide a label.
+
+    ``thresholds`` maps a label to an absolute probability ("0.6") or a percentile of this run's
+    scores ("p95"); a label passes when its probability reaches its threshold (labels without one
+    always pass) and the most probable passing label wins; if none passes, ``fallback``.
+    """
+
+    path: str = MISSING
+    labels: list[str] = field(default_factory=list)
+    thresholds: dict[str, str] = field(default_factory=dict)
+    fallback: str = MISSING
+
+
+@dataclass
+class ModelConfig:
+    topic: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
+        path="models/topic.ftz", labels=["ai_fiction", "ai_nonfiction", "other"], fallback="other"))
+    stance: ClassifierConfig = field(default_factory=lambda: ClassifierConfig(
+        path="models/stance.ftz", labels=["villain", "aligned", "neutral"], fallback="neutral"))
+    ai_topics: list[str] = field(default_factory=lambda: ["ai_fiction", "ai_nonfiction"])
+    window_words: int = 400  # long documents are scored in windows of this many words
+    max_windows: int = 24  # at most this many windows per document (spread evenly)
+    top_k: int = 2  # per label, the document score is the mean of its top-k window scores
+
+
+@dataclass
+class LabelConfig:
+    batch_rows: int = 512  # documents per Arrow batch sent to a Python worker
+    relabel_all: bool = False  # ignore existing labels and score every document again
+
+
+@dataclass
+class TrainConfig:
+    shared_dir: Optional[str] = "../shared"  # corpus and dev labels (read at build time, never committed)
+    build_dir: str = "build/training"
+    out_dir: str = "models"
+    seed: int = 13
+    valid_share: float = 0.15
+    quantize: bool = True
+    grid: dict[str, list[float]] = field(default_factory=lambda: {
+        "epoch": [25.0], "lr": [0.5], "wordNgrams": [2.0], "dim": [50.0], "minCount": [2.0]})
+
+
+@dataclass
+class EvaluateConfig:
+    """Labelled JSONL (id, text, topic, stance) to score with the real label path."""
+
+    path: str = "build/training/dev_holdout.jsonl"
+    out: str = "reports/eval/metrics.json"
+
+
+@dataclass
 class RunConfig:
     id: Optional[str] = None  # defaults to a fresh uuid; schedulers pass their own for traceability
 
@@ -99,6 +152,10 @@ class Config:
     spark: SparkConfig = field(default_factory=SparkConfig)
     lake: LakeConfig = field(default_factory=LakeConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -139,6 +196,8 @@ def _valid_keys(full_key: str) -> str:
     node = _schema_node(parent)
     if node is not None and dataclasses.is_dataclass(node):
         return ", ".join(f.name for f in dataclasses.fields(node))
+    if typing.get_origin(node) is dict:
+        return f"any (it is a map: add an entry with +{full_key}=<value>)"
     return "(see conf/ and counterweight/config.py)"
 
 
@@ -191,8 +250,42 @@ def _check_values(cfg: DictConfig) -> None:
         cfg.ingest.quarantine_raw_max_bytes,
         "must be >= 0",
     )
+    for name in ("topic", "stance"):
+        clf = cfg.model[name]
+        key = f"model.{name}"
+        _require(len(clf.labels) >= 2, f"{key}.labels", list(clf.labels), "give at least two labels")
+        _require(clf.fallback in clf.labels, f"{key}.fallback", clf.fallback, f"valid: {', '.join(clf.labels)}")
+        for label, value in clf.thresholds.items():
+            _require(label in clf.labels, f"{key}.thresholds.{label}", value, f"labels are {', '.join(clf.labels)}")
+            parse_threshold(f"{key}.thresholds.{label}", value)
+    for topic in cfg.model.ai_topics:
+        _require(topic in cfg.model.topic.labels, "model.ai_topics", topic,
+                 f"valid topics: {', '.join(cfg.model.topic.labels)}")
+    _require(cfg.model.window_words >= 20, "model.window_words", cfg.model.window_words, "must be >= 20")
+    _require(cfg.model.max_windows >= 1, "model.max_windows", cfg.model.max_windows, "must be >= 1")
+    _require(cfg.model.top_k >= 1, "model.top_k", cfg.model.top_k, "must be >= 1")
+    _require(cfg.label.batch_rows >= 1, "label.batch_rows", cfg.label.batch_rows, "must be >= 1")
+    _require(0 < cfg.train.valid_share < 0.5, "train.valid_share", cfg.train.valid_share, "must be in (0, 0.5)")
     levels = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
     _require(cfg.spark.log_level in levels, "spark.log_level", cfg.spark.log_level, f"valid: {', '.join(levels)}")
+
+
+def parse_threshold(key: str, value) -> tuple[str, float]:
+    """("abs", p) for "0.6", ("pct", q) for "p95"; ConfigError for anything else."""
+    text = str(value).strip().lower()
+    try:
+        if text.startswith("p"):
+            q = float(text[1:])
+            if 0 < q < 100:
+                return "pct", q
+        else:
+            p = float(text)
+            if 0 <= p <= 1:
+                return "abs", p
+    except ValueError:
+        pass
+    raise ConfigError(f"invalid value for '{key}': {value!r}; give a probability in [0, 1] (e.g. 0.6) "
+                      f"or a percentile of this run's scores (e.g. p95)")
 
 
 def load(overrides: list[str], config_name: str = "config") -> DictConfig:

@@ -1,0 +1,31 @@
+# Counterweight: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SPARK_SUBMIT := $(VENV)/bin/spark-submit
+LAKE ?= lake
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast eval train package clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m counterweight.setup_env
+	touch $(STAMP)
+
+demo: setup
+	$(SPARK_SUBMIT) jobs/pipeline.py lake.root=$(LAKE)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) $(LAKE) reports dist build *.egg-info

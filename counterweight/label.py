@@ -1,0 +1,205 @@
+"""Label: ``documents`` -> ``labels`` (topic for every document, stance for AI documents).
+
+    .venv/bin/spark-submit --files models/topic.ftz,models/stance.ftz jobs/label.py lake.root=./lake
+
+Labels are facts about documents, never decisions: the mix job reads them. Each row records
+the sha256 of the models that produced it, so a re-run scores only documents that have no label
+from the current models (or whose text changed), and swapping a model relabels everything it
+touched. Models reach executors through ``SparkContext.addFile`` (or ``--files``) and load once
+per Python worker (``udfs.scoring``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from counterweight import columns as C
+from counterweight.config import parse_threshold
+from counterweight.errors import BadInputError
+from counterweight.progress import stage
+from udfs import scoring
+from udfs.scoring import ModelSpec, ScoreOptions
+
+log = logging.getLogger(__name__)
+
+STANCE_NONE = "none"  # stance of documents whose topic is not an AI topic (as in the rubric)
+
+
+def resolve_model_path(path: str) -> str:
+    """A model path as given, else relative to the project root (so jobs work from any directory)."""
+    if "://" in path or os.path.isabs(path) or os.path.exists(path):
+        return os.path.abspath(path) if "://" not in path else path
+    repo_relative = Path(__file__).resolve().parent.parent / path
+    return str(repo_relative) if repo_relative.exists() else os.path.abspath(path)
+
+
+def model_spec(name: str, clf_cfg) -> ModelSpec:
+    """Check a configured model file on the driver and describe it for the executors.
+
+    Fails with BadInputError if the file is missing or unreadable, or if its labels differ from
+    ``model.<name>.labels`` in the config.
+    """
+    path = resolve_model_path(clf_cfg.path)
+    key = f"model.{name}.path"
+    if not os.path.isfile(path):
+        raise BadInputError(f"{key}: model file {path} not found; train one with `make train` or fix the path")
+    try:
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *a, **k: None
+        model = fasttext.load_model(path)
+    except Exception as exc:  # noqa: BLE001 - fastText raises ValueError/RuntimeError on bad files
+        raise BadInputError(f"{key}: {path} is not a readable fastText model ({exc})") from None
+    found = sorted(label.removeprefix(scoring.LABEL_PREFIX) for label in model.get_labels())
+    expected = sorted(clf_cfg.labels)
+    if found != expected:
+        raise BadInputError(
+            f"{key}: model {path} has labels {found} but model.{name}.labels is {expected}; "
+            f"use the matching model or set model.{name}.labels to the model's labels"
+        )
+    return ModelSpec(path=path, sha256=scoring.file_sha256(path), labels=tuple(clf_cfg.labels))
+
+
+def prob_col(label: str) -> str:
+    return f"p_{label}"
+
+
+def score(spark, docs, cfg, topic: ModelSpec, stance: ModelSpec):
+    """Probability columns for ``docs`` (doc_id, text_hash, text): one mapInArrow pass."""
+    from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+
+    for spec in (topic, stance):
+        if os.path.isfile(spec.path):
+            _add_file_once(spark, spec.path)
+    opts = ScoreOptions(
+        topic=topic, stance=stance, ai_topics=tuple(cfg.model.ai_topics), window_words=cfg.model.window_words,
+        max_windows=cfg.model.max_windows, top_k=cfg.model.top_k,
+    )
+    keep = [C.DOC_ID, C.TEXT_HASH]
+    fields = [docs.schema[c] for c in keep]
+    fields += [StructField(prob_col(l), DoubleType()) for l in topic.labels]
+    fields += [StructField(prob_col(l), DoubleType()) for l in stance.labels]
+    fields += [StructField(C.N_CHUNKS, IntegerType())]
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.label.batch_rows))
+    return docs.select(*keep, C.TEXT).mapInArrow(
+        lambda batches: scoring.label_batches(batches, opts, C.TEXT, keep), StructType(fields)
+    )
+
+
+def _add_file_once(spark, path: str) -> None:
+    name = os.path.basename(path)
+    listed = {os.path.basename(f) for f in spark.sparkContext.listFiles}
+    if name not in listed:
+        spark.sparkContext.addFile(path)
+
+
+def resolve_thresholds(scored, clf_cfg) -> dict[str, float]:
+    """Absolute thresholds, with percentiles ("p95") computed over this run's scores."""
+    out = {}
+    for label, value in clf_cfg.thresholds.items():
+        kind, number = parse_threshold(label, value)
+        if kind == "abs":
+            out[label] = number
+        else:
+            column = prob_col(label)
+            quantile = scored.where(scored[column].isNotNull()).approxQuantile(column, [number / 100.0], 0.001)
+            out[label] = float(quantile[0]) if quantile else 1.0
+    return out
+
+
+def _decide(labels, thresholds: dict[str, float], fallback: str):
+    """Spark column: the most probable label among those reaching their threshold, else fallback."""
+    from pyspark.sql import functions as F
+
+    scores = [
+        F.when(F.col(prob_col(l)) >= F.lit(thresholds.get(l, -1.0)), F.col(prob_col(l))).otherwise(F.lit(-1.0))
+        for l in labels
+    ]
+    best = F.greatest(*scores) if len(scores) > 1 else scores[0]
+    chosen = F.lit(fallback)
+    for label, s in reversed(list(zip(labels, scores))):  # first label wins ties
+        chosen = F.when((s == best) & (best >= 0), F.lit(label)).otherwise(chosen)
+    return chosen
+
+
+def decide(scored, cfg, topic: ModelSpec, stance: ModelSpec, topic_thresholds: dict, stance_thresholds: dict):
+    """Add topic/stance decisions and their scores to scored rows."""
+    from pyspark.sql import functions as F
+
+    scored = scored.withColumn(C.TOPIC, _decide(topic.labels, topic_thresholds, cfg.model.topic.fallback))
+    is_ai = F.col(C.TOPIC).isin(*cfg.model.ai_topics)
+    has_stance = F.col(prob_col(stance.labels[0])).isNotNull()
+    stance_choice = _decide(stance.labels, stance_thresholds, cfg.model.stance.fallback)
+    out = scored.withColumn(
+        C.STANCE, F.when(is_ai & has_stance, stance_choice).when(is_ai, F.lit(cfg.model.stance.fallback))
+        .otherwise(F.lit(STANCE_NONE))
+    )
+    for label in stance.labels:
+        out = out.withColumn(prob_col(label), F.when(is_ai, F.col(prob_col(label))))
+    topic_score = F.coalesce(*[F.when(F.col(C.TOPIC) == l, F.col(prob_col(l))) for l in topic.labels])
+    stance_score = F.coalesce(*[F.when(F.col(C.STANCE) == l, F.col(prob_col(l))) for l in stance.labels])
+    return out.withColumn(C.TOPIC_SCORE, topic_score).withColumn(C.STANCE_SCORE, stance_score)
+
+
+def run(ctx) -> dict:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    cfg, spark, lake = ctx.cfg, ctx.spark, ctx.lake
+    topic = model_spec("topic", cfg.model.topic)
+    stance = model_spec("stance", cfg.model.stance)
+    lake.require(C.DOCUMENTS)
+    with stage("label: select documents") as st:
+        docs = lake.read(C.DOCUMENTS).select(C.DOC_ID, C.TEXT_HASH, C.TEXT)
+        base_version = None
+        if lake.exists(C.LABELS) and not cfg.label.relabel_all:
+            current = lake.read(C.LABELS)
+            base_version = lake.lineage.input_versions[C.LABELS]
+            done = current.where(
+                (F.col(C.TOPIC_MODEL) == topic.sha256) & (F.col(C.STANCE_MODEL) == stance.sha256)
+            ).select(C.DOC_ID, C.TEXT_HASH)
+            docs = docs.join(done, on=[C.DOC_ID, C.TEXT_HASH], how="left_anti")
+        elif lake.exists(C.LABELS):
+            base_version = lake.version(C.LABELS)
+        n_todo = docs.count()
+        st.rows = n_todo
+        st.notes.append("documents needing labels from the current models")
+    now = datetime.now(timezone.utc)
+    with stage("label: score") as st:
+        scored = score(spark, docs, cfg, topic, stance).persist(StorageLevel.MEMORY_AND_DISK)
+        topic_t = resolve_thresholds(scored, cfg.model.topic)
+        stance_t = resolve_thresholds(scored, cfg.model.stance)
+        labelled = decide(scored, cfg, topic, stance, topic_t, stance_t)
+        out = labelled.select(
+            C.DOC_ID, C.TEXT_HASH, C.TOPIC, C.TOPIC_SCORE, *[prob_col(l) for l in topic.labels],
+            C.STANCE, C.STANCE_SCORE, *[prob_col(l) for l in stance.labels], C.N_CHUNKS,
+            F.lit(topic.sha256).alias(C.TOPIC_MODEL), F.lit(stance.sha256).alias(C.STANCE_MODEL),
+            F.lit(now).alias(C.LABELED_AT), F.lit(ctx.run_id).alias(C.RUN_ID),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {(r[0], r[1]): r[2] for r in out.groupBy(C.TOPIC, C.STANCE).count().collect()}
+        st.rows = sum(counts.values())
+    summary = {
+        "scored": sum(counts.values()),
+        "by_topic_stance": {f"{t}/{s}": n for (t, s), n in sorted(counts.items())},
+        "models": {"topic": {"path": topic.path, "sha256": topic.sha256},
+                   "stance": {"path": stance.path, "sha256": stance.sha256}},
+        "thresholds": {"topic": topic_t, "stance": stance_t},
+    }
+    if summary["scored"] != n_todo:
+        from counterweight.errors import ReconciliationError
+
+        raise ReconciliationError(f"label scored {summary['scored']} documents but {n_todo} needed labels")
+    with stage("label: write labels") as st:
+        if base_version is None:
+            result = lake.append(C.LABELS, out, extra={"label": summary}, expect_version=None)
+        else:
+            result = lake.merge(C.LABELS, out, [C.DOC_ID], when_matched="update", extra={"label": summary})
+        st.rows = result.rows
+    scored.unpersist()
+    out.unpersist()
+    summary["labels_version"] = result.version
+    print("label counts: " + ", ".join(f"{k}={v}" for k, v in summary["by_topic_stance"].items()))
+    return summary

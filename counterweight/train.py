@@ -1,0 +1,167 @@
+"""Train the fastText topic and stance models and write their model cards.
+
+    .venv/bin/python -m counterweight train            # or: spark-submit jobs/train.py
+    make train                                         # the same, then evaluates the result
+
+Steps: build the training sets (:mod:`counterweight.training_data`), pick hyperparameters on
+the validation split (a small grid, single-threaded and seeded so the result is reproducible),
+retrain on train + validation with the chosen ones, optionally quantise to ``.ftz``, and write
+``<name>.ftz`` + ``<name>.card.json`` into ``train.out_dir``. The model file's sha256 is the
+model's version everywhere downstream.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import counterweight
+from counterweight import training_data
+from counterweight.errors import BadInputError
+from udfs.scoring import LABEL_PREFIX, file_sha256
+
+log = logging.getLogger(__name__)
+
+
+def read_fasttext_file(path: Path) -> tuple[list[str], list[str]]:
+    labels, texts = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        label, _, text = line.partition(" ")
+        labels.append(label.removeprefix(LABEL_PREFIX))
+        texts.append(text)
+    return labels, texts
+
+
+def metrics(gold: list[str], pred: list[str], labels: list[str]) -> dict:
+    """Precision, recall, F1 per label, macro-F1, accuracy and the confusion matrix (gold x pred)."""
+    per = {}
+    for label in labels:
+        tp = sum(1 for g, p in zip(gold, pred) if g == label and p == label)
+        fp = sum(1 for g, p in zip(gold, pred) if g != label and p == label)
+        fn = sum(1 for g, p in zip(gold, pred) if g == label and p != label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per[label] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+                      "support": tp + fn}
+    all_labels = sorted(set(labels) | set(gold) | set(pred), key=lambda l: (l not in labels, l))
+    confusion = {g: {p: sum(1 for a, b in zip(gold, pred) if a == g and b == p) for p in all_labels} for g in all_labels}
+    scored = [l for l in labels if per[l]["support"] > 0]
+    return {
+        "per_label": per,
+        "macro_f1": round(float(np.mean([per[l]["f1"] for l in scored])) if scored else 0.0, 4),
+        "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / len(gold), 4) if gold else 0.0,
+        "n": len(gold),
+        "confusion": confusion,
+    }
+
+
+def _predict(model, texts: list[str]) -> list[str]:
+    if not texts:
+        return []
+    names, _ = model.predict(texts, k=1)
+    return [n[0].removeprefix(LABEL_PREFIX) for n in names]
+
+
+def train_one(name: str, train_file: Path, valid_file: Path, labels: list[str], grid: dict, seed: int,
+              quantize: bool, out_dir: Path, manifest: dict) -> dict:
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None
+    valid_gold, valid_texts = read_fasttext_file(valid_file)
+    keys = sorted(grid)
+    trials = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        params = dict(zip(keys, values))
+        try:
+            model = fasttext.train_supervised(input=str(train_file), thread=1, seed=seed, verbose=0, loss="softmax",
+                                              **params)
+        except RuntimeError as exc:  # fastText diverges ("Encountered NaN") for some settings
+            trials.append({"params": params, "macro_f1": None, "error": str(exc)})
+            log.info("%s %s -> failed: %s", name, params, exc)
+            continue
+        result = metrics(valid_gold, _predict(model, valid_texts), labels)
+        trials.append({"params": params, "macro_f1": result["macro_f1"]})
+        log.info("%s %s -> validation macro-F1 %.3f", name, params, result["macro_f1"])
+    finished = [t for t in trials if t["macro_f1"] is not None]
+    if not finished:
+        raise BadInputError(f"every {name} training trial failed: {trials}")
+    best = max(finished, key=lambda t: (t["macro_f1"], -t["params"].get("epoch", 0)))
+    params = best["params"]
+    valid_model = fasttext.train_supervised(input=str(train_file), thread=1, seed=seed, verbose=0, loss="softmax",
+                                            **params)
+    if quantize:
+        valid_model.quantize(input=str(train_file), retrain=True, qnorm=True, cutoff=50000, thread=1)
+    validation = metrics(valid_gold, _predict(valid_model, valid_texts), labels)
+    # Final model: the same recipe on train + validation.
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / f"{name}_full.txt"
+        full.write_text(train_file.read_text(encoding="utf-8") + valid_file.read_text(encoding="utf-8"),
+                        encoding="utf-8")
+        model = fasttext.train_supervised(input=str(full), thread=1, seed=seed, verbose=0, loss="softmax", **params)
+        if quantize:
+            model.quantize(input=str(full), retrain=True, qnorm=True, cutoff=50000, thread=1)
+        model_labels = sorted(l.removeprefix(LABEL_PREFIX) for l in model.get_labels())
+        if model_labels != sorted(labels):
+            raise BadInputError(f"{name} model learned labels {model_labels}, expected {sorted(labels)}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{name}.{'ftz' if quantize else 'bin'}"
+        model.save_model(str(path))
+    sha = file_sha256(str(path))
+    card = {
+        "name": name,
+        "file": path.name,
+        "sha256": sha,
+        "labels": labels,
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counterweight_version": counterweight.__version__,
+        "training_data": {
+            "train_file_sha256": manifest["files"][train_file.name]["sha256"],
+            "valid_file_sha256": manifest["files"][valid_file.name]["sha256"],
+            "train_labels": manifest["files"][train_file.name]["labels"],
+            "train_by_source": manifest["files"][train_file.name]["by_source"],
+            "manifest_sha256": file_sha256(str(train_file.parent / "manifest.json")),
+        },
+        "hyperparameters": {**params, "loss": "softmax", "thread": 1, "seed": seed, "quantized": quantize},
+        "grid": trials,
+        "validation": validation,
+        "input_normalisation": "udfs.text.model_text(udfs.text.normalize_text(text)), cut to "
+                               f"{training_data.MAX_WORDS} words in training; scored in windows at label time",
+    }
+    (out_dir / f"{name}.card.json").write_text(json.dumps(card, indent=2, sort_keys=True))
+    return card
+
+
+def run(ctx) -> dict:
+    cfg = ctx.cfg
+    repo = Path(__file__).resolve().parent.parent
+    shared = Path(cfg.train.shared_dir) if cfg.train.shared_dir else None
+    if shared is not None and not shared.is_dir():
+        log.warning("train.shared_dir %s not found; using committed training data only", shared)
+        shared = None
+    build_dir = Path(cfg.train.build_dir)
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    manifest = training_data.build(repo, shared, build_dir, seed=cfg.train.seed, valid_share=cfg.train.valid_share)
+    print(f"[counterweight] training data: {manifest['examples']} examples; "
+          + ", ".join(f"{k}: {v['lines']} lines {v['labels']}" for k, v in manifest["files"].items()))
+    out_dir = Path(cfg.train.out_dir)
+    integer_params = {"epoch", "wordNgrams", "dim", "minCount", "minn", "maxn", "bucket", "ws", "neg"}
+    grid = {k: [int(x) if k in integer_params else float(x) for x in v] for k, v in cfg.train.grid.items()}
+    summary = {}
+    for name, labels in (("topic", list(cfg.model.topic.labels)), ("stance", list(cfg.model.stance.labels))):
+        card = train_one(name, build_dir / f"{name}_train.txt", build_dir / f"{name}_valid.txt", labels, grid,
+                         cfg.train.seed, cfg.train.quantize, out_dir, manifest)
+        summary[name] = {"file": str(out_dir / card["file"]), "sha256": card["sha256"],
+                         "validation_macro_f1": card["validation"]["macro_f1"], "params": card["hyperparameters"]}
+        print(f"[counterweight] {name} model {card['file']} sha256 {card['sha256'][:12]}: validation macro-F1 "
+              f"{card['validation']['macro_f1']:.3f}, per label "
+              + ", ".join(f"{l} {m['f1']:.3f}" for l, m in card["validation"]["per_label"].items()))
+    return summary

@@ -1,0 +1,195 @@
+"""Score documents with the fastText topic and stance models (executor side).
+
+* Models load once per Python worker: :func:`load_model` caches by the file's sha256 in this
+  importable module (a cache in a ``__main__`` script would reload for every task).
+* Long documents are scored in windows of ``window_words`` words and aggregated per label with
+  the mean of the top-``top_k`` window probabilities, so one villainous chapter of a novel is not
+  averaged away by twenty neutral ones, while a single stray window does not decide alone when
+  ``top_k`` > 1.
+* fastText sees exactly :func:`udfs.text.model_text` of each window, as in training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from counterweight import columns as C
+from udfs.text import model_text
+
+LABEL_PREFIX = "__label__"
+
+_CACHE: dict[str, object] = {}
+_LOCK = threading.Lock()
+STANCE_MIN_AI_MASS = 0.25  # stance is scored when AI topics hold at least this probability
+LOAD_COUNT: dict[str, int] = {}  # sha256 -> loads in this process (tests assert it stays at 1)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What an executor needs to find and verify a model file."""
+
+    path: str  # path on the driver / shared storage
+    sha256: str
+    labels: tuple[str, ...]  # label names without the __label__ prefix, in output order
+
+    @property
+    def file_name(self) -> str:
+        return os.path.basename(self.path)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _locate(spec: ModelSpec) -> str:
+    if os.path.isfile(spec.path):
+        return spec.path
+    try:  # shipped with SparkContext.addFile / spark-submit --files
+        from pyspark import SparkFiles
+
+        candidate = SparkFiles.get(spec.file_name)
+        if os.path.isfile(candidate):
+            return candidate
+    except Exception:  # noqa: BLE001 - not running under Spark, or no files shipped
+        pass
+    raise FileNotFoundError(
+        f"model file {spec.path} not found on this worker (nor shipped via --files/addFile as {spec.file_name})"
+    )
+
+
+def load_model(spec: ModelSpec):
+    """The fastText model for ``spec``, loaded at most once per process and verified by sha256."""
+    model = _CACHE.get(spec.sha256)
+    if model is not None:
+        return model
+    with _LOCK:
+        model = _CACHE.get(spec.sha256)
+        if model is None:
+            import fasttext
+
+            fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence load warnings
+            path = _locate(spec)
+            actual = file_sha256(path)
+            if actual != spec.sha256:
+                raise ValueError(f"model file {path} has sha256 {actual}, expected {spec.sha256}")
+            model = fasttext.load_model(path)
+            _CACHE[spec.sha256] = model
+            LOAD_COUNT[spec.sha256] = LOAD_COUNT.get(spec.sha256, 0) + 1
+    return model
+
+
+def windows(text: str, window_words: int, max_windows: int) -> list[str]:
+    """Split text into consecutive windows of ``window_words`` words (at most ``max_windows``,
+    spread evenly over the document when it is longer)."""
+    words = text.split()
+    if not words:
+        return [""]
+    spans = [words[i:i + window_words] for i in range(0, len(words), window_words)]
+    if len(spans) > 1 and len(spans[-1]) < window_words // 4:
+        spans[-2] = spans[-2] + spans[-1]  # fold a short tail into the previous window
+        spans.pop()
+    if len(spans) > max_windows:
+        picks = np.linspace(0, len(spans) - 1, max_windows).round().astype(int)
+        spans = [spans[i] for i in sorted(set(picks.tolist()))]
+    return [" ".join(span) for span in spans]
+
+
+def predict_matrix(model, lines: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Probabilities (len(lines) x len(labels)) in ``labels`` order. One batched predict call."""
+    if not lines:
+        return np.zeros((0, len(labels)))
+    names, probs = model.predict(list(lines), k=-1, threshold=0.0)  # list input: NumPy-2 safe
+    index = {f"{LABEL_PREFIX}{label}": j for j, label in enumerate(labels)}
+    out = np.zeros((len(lines), len(labels)))
+    for i, (row_names, row_probs) in enumerate(zip(names, probs)):
+        for name, p in zip(row_names, row_probs):
+            j = index.get(name)
+            if j is not None:
+                out[i, j] = p
+    sums = out.sum(axis=1, keepdims=True)
+    return np.divide(out, sums, out=np.full_like(out, 1.0 / len(labels)), where=sums > 0)
+
+
+def aggregate(chunk_probs: np.ndarray, top_k: int) -> np.ndarray:
+    """Per label, mean of the top-k window probabilities; renormalised to sum to 1."""
+    if chunk_probs.shape[0] == 1:
+        return chunk_probs[0]
+    k = max(1, min(top_k, chunk_probs.shape[0]))
+    top = np.sort(chunk_probs, axis=0)[-k:, :].mean(axis=0)
+    total = top.sum()
+    return top / total if total > 0 else np.full(top.shape, 1.0 / top.shape[0])
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    topic: ModelSpec
+    stance: ModelSpec
+    ai_topics: tuple[str, ...]  # topics whose documents get a stance
+    window_words: int
+    max_windows: int
+    top_k: int
+
+
+def score_texts(texts: Sequence[str], opts: ScoreOptions) -> dict[str, np.ndarray]:
+    """Topic and stance probabilities for each text; stance only where the topic is an AI topic.
+
+    Returns arrays: ``topic`` (n x topics), ``stance`` (n x stances, NaN where not scored),
+    ``n_chunks`` (n,).
+    """
+    topic_model = load_model(opts.topic)
+    stance_model = load_model(opts.stance)
+    doc_windows = [windows(t, opts.window_words, opts.max_windows) for t in texts]
+    flat = [model_text(w) for ws in doc_windows for w in ws]
+    bounds = np.cumsum([0] + [len(ws) for ws in doc_windows])
+    topic_chunks = predict_matrix(topic_model, flat, opts.topic.labels)
+    n = len(texts)
+    topic = np.zeros((n, len(opts.topic.labels)))
+    for i in range(n):
+        topic[i] = aggregate(topic_chunks[bounds[i]:bounds[i + 1]], opts.top_k)
+    ai_cols = [opts.topic.labels.index(t) for t in opts.ai_topics]
+    # Stance for every document that could be decided as an AI topic (thresholds are applied later).
+    is_ai = np.isin(topic.argmax(axis=1), ai_cols) | (topic[:, ai_cols].sum(axis=1) >= STANCE_MIN_AI_MASS)
+    stance = np.full((n, len(opts.stance.labels)), np.nan)
+    ai_docs = np.flatnonzero(is_ai)
+    if len(ai_docs):
+        # Stance is judged on the windows that are themselves about AI (or all, if none is).
+        lines, owners = [], []
+        for i in ai_docs:
+            lo, hi = bounds[i], bounds[i + 1]
+            ai_windows = [j for j in range(lo, hi) if topic_chunks[j, ai_cols].sum() >= 0.5] or list(range(lo, hi))
+            lines += [flat[j] for j in ai_windows]
+            owners += [i] * len(ai_windows)
+        stance_chunks = predict_matrix(stance_model, lines, opts.stance.labels)
+        owners_arr = np.asarray(owners)
+        for i in ai_docs:
+            stance[i] = aggregate(stance_chunks[owners_arr == i], opts.top_k)
+    return {"topic": topic, "stance": stance, "n_chunks": np.diff(bounds)}
+
+
+def label_batches(batches: Iterator[pa.RecordBatch], opts: ScoreOptions, text_col: str,
+                  keep: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` function: documents in, probability columns out (decisions come later)."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        texts = batch.column(text_col).to_pylist()
+        scores = score_texts(texts, opts)
+        cols = {name: batch.column(name) for name in keep}
+        for j, label in enumerate(opts.topic.labels):
+            cols[f"p_{label}"] = pa.array(scores["topic"][:, j], pa.float64())
+        for j, label in enumerate(opts.stance.labels):
+            values = scores["stance"][:, j]
+            cols[f"p_{label}"] = pa.array(np.where(np.isnan(values), None, values).tolist(), pa.float64())
+        cols[C.N_CHUNKS] = pa.array(scores["n_chunks"], pa.int32())
+        yield pa.RecordBatch.from_pydict(cols)

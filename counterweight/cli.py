@@ -30,6 +30,8 @@ JOBS = {
     "label": ("counterweight.label:run", True),
     "evaluate": ("counterweight.evaluate:run", True),
     "train": ("counterweight.train:run", False),
+    "pipeline": ("counterweight.pipeline:run", True),
+    "mix": ("counterweight.mix:run", True),
 }
 
 
@@ -50,12 +52,12 @@ def _resolve(job: str) -> tuple[Callable, bool]:
     return getattr(importlib.import_module(module), func), needs_spark
 
 
-def make_context(job: str, cfg, spark=None, needs_spark: bool = True) -> JobContext:
+def make_context(job: str, cfg, spark=None, needs_spark: bool = True, run_id: Optional[str] = None) -> JobContext:
     """Build the session (unless given) and the lake for one run of ``job``."""
     from counterweight.lake import Lake, Lineage
     from counterweight.session import build_session
 
-    run_id = cfg.run.id or uuid.uuid4().hex
+    run_id = run_id or cfg.run.id or uuid.uuid4().hex
     if not needs_spark:
         return JobContext(job, cfg, None, None, run_id)
     spark = spark or build_session(cfg)

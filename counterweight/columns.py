@@ -107,3 +107,12 @@ N_CHUNKS = "n_chunks"  # windows the document was scored in
 TOPIC_MODEL = "topic_model"  # sha256 of the model file
 STANCE_MODEL = "stance_model"
 LABELED_AT = "labeled_at"
+
+# --- mix -------------------------------------------------------------------------------------
+MIX_NAME = "mix_name"
+BUCKET = "bucket"
+WEIGHT = "weight"  # the bucket's final weight (a multiplier on its documents' tokens)
+REPEATS = "repeats"  # whole copies of the document in the mix (0: left out)
+TOKENS = "tokens"  # tokens of the text as emitted
+PAIR_ID = "pair_id"
+PAIR_DOC_ID = "pair_doc_id"  # the aligned document placed next to this one

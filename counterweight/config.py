@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import logging
 import os
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from counterweight.errors import ConfigError
+from counterweight.policy import PolicyConfig, validate_policy
 
 CONF_DIR_ENV = "COUNTERWEIGHT_CONF_DIR"
 
@@ -142,6 +144,12 @@ class EvaluateConfig:
 
 
 @dataclass
+class MixConfig:
+    name: str = "default"  # several named mixes live side by side in the mix table
+    on_unlabelled: str = "fail"  # fail | skip: documents without labels from the label job
+
+
+@dataclass
 class RunConfig:
     id: Optional[str] = None  # defaults to a fresh uuid; schedulers pass their own for traceability
 
@@ -156,6 +164,8 @@ class Config:
     label: LabelConfig = field(default_factory=LabelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -266,6 +276,14 @@ def _check_values(cfg: DictConfig) -> None:
     _require(cfg.model.top_k >= 1, "model.top_k", cfg.model.top_k, "must be >= 1")
     _require(cfg.label.batch_rows >= 1, "label.batch_rows", cfg.label.batch_rows, "must be >= 1")
     _require(0 < cfg.train.valid_share < 0.5, "train.valid_share", cfg.train.valid_share, "must be in (0, 0.5)")
+    _require(bool(cfg.mix.name) and cfg.mix.name.replace("_", "").replace("-", "").isalnum(), "mix.name",
+             cfg.mix.name, "use letters, digits, - and _")
+    _require(cfg.mix.on_unlabelled in ("fail", "skip"), "mix.on_unlabelled", cfg.mix.on_unlabelled, "valid: fail, skip")
+    topics, stances = set(cfg.model.topic.labels), set(cfg.model.stance.labels) | {"none"}
+    label_columns = {f"p_{l}" for l in [*cfg.model.topic.labels, *cfg.model.stance.labels]}
+    label_columns |= {"topic_score", "stance_score", "n_chunks"}
+    for warning in validate_policy(cfg.policy, label_columns, topics, stances):
+        logging.getLogger("counterweight").warning(warning)
     levels = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
     _require(cfg.spark.log_level in levels, "spark.log_level", cfg.spark.log_level, f"valid: {', '.join(levels)}")
 

@@ -2,10 +2,10 @@
 
 * Models load once per Python worker: :func:`load_model` caches by the file's sha256 in this
   importable module (a cache in a ``__main__`` script would reload for every task).
-* Long documents are scored in windows of ``window_words`` words and aggregated per label with
-  the mean of the top-``top_k`` window probabilities, so one villainous chapter of a novel is not
-  averaged away by twenty neutral ones, while a single stray window does not decide alone when
-  ``top_k`` > 1.
+* Long documents are scored in windows of ``window_words`` words. Topic: the mean of the
+  ``top_k`` windows most focused on AI (:func:`focus`). Stance: per label, the mean of its top-k
+  window probabilities (:func:`aggregate`). So one villainous chapter of a novel is not averaged
+  away by twenty neutral ones, while with ``top_k`` > 1 a single stray window does not decide alone.
 * fastText sees exactly :func:`udfs.text.model_text` of each window, as in training.
 """
 
@@ -131,6 +131,19 @@ def aggregate(chunk_probs: np.ndarray, top_k: int) -> np.ndarray:
     return top / total if total > 0 else np.full(top.shape, 1.0 / top.shape[0])
 
 
+def focus(chunk_probs: np.ndarray, cols: Sequence[int], top_k: int) -> np.ndarray:
+    """Mean probability vector of the top-k windows ranked by their mass on ``cols``.
+
+    A document is as much about AI as its most AI-focused windows: a plot summary whose robot
+    appears in one section of five is judged on that section, not averaged with the rest.
+    """
+    if chunk_probs.shape[0] == 1:
+        return chunk_probs[0]
+    k = max(1, min(top_k, chunk_probs.shape[0]))
+    order = np.argsort(-chunk_probs[:, list(cols)].sum(axis=1), kind="stable")
+    return chunk_probs[order[:k]].mean(axis=0)
+
+
 @dataclass(frozen=True)
 class ScoreOptions:
     topic: ModelSpec
@@ -154,10 +167,10 @@ def score_texts(texts: Sequence[str], opts: ScoreOptions) -> dict[str, np.ndarra
     bounds = np.cumsum([0] + [len(ws) for ws in doc_windows])
     topic_chunks = predict_matrix(topic_model, flat, opts.topic.labels)
     n = len(texts)
+    ai_cols = [opts.topic.labels.index(t) for t in opts.ai_topics]
     topic = np.zeros((n, len(opts.topic.labels)))
     for i in range(n):
-        topic[i] = aggregate(topic_chunks[bounds[i]:bounds[i + 1]], opts.top_k)
-    ai_cols = [opts.topic.labels.index(t) for t in opts.ai_topics]
+        topic[i] = focus(topic_chunks[bounds[i]:bounds[i + 1]], ai_cols, opts.top_k)
     # Stance for every document that could be decided as an AI topic (thresholds are applied later).
     is_ai = np.isin(topic.argmax(axis=1), ai_cols) | (topic[:, ai_cols].sum(axis=1) >= STANCE_MIN_AI_MASS)
     stance = np.full((n, len(opts.stance.labels)), np.nan)

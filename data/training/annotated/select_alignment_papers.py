@@ -18,6 +18,9 @@ Selection (reproducible):
      (a) Key, (b) normalized Title, (c) the first 200 normalized characters of the abstract
      (the CSV repeats some papers under different Keys / item types).
   4. random.Random(11).sample(pool, N) with N = --n (default 400); items keep sample order.
+  5. Drop any sampled item whose abstract is a near-duplicate (word-trigram Jaccard >= 0.8)
+     of an earlier sampled item (catches e.g. the same paper with a LaTeX-escaped title);
+     with the default CSV this removes 1 item, leaving 399.
 
 Usage:
   python select_alignment_papers.py [CSV] [--n 400] [--out FILE]      # stats only
@@ -40,6 +43,14 @@ DEFAULT_CSV = os.path.join(REPO_ROOT, "..", "shared", "corpus", "alignment_resea
 
 def norm(s):
     return re.sub(r"\s+", " ", (s or "").lower()).strip()
+
+
+NEAR_DUP = 0.8
+
+
+def trigrams(text):
+    w = re.findall(r"[a-z0-9]+", (text or "").lower())
+    return set(zip(w, w[1:], w[2:]))
 
 
 def load_rows(path):
@@ -67,6 +78,15 @@ def select(path, n=400):
         pool.append(r)
     stats["deduplicated_pool"] = len(pool)
     sample = random.Random(SEED).sample(pool, min(n, len(pool)))
+    kept, shingles = [], []
+    for r in sample:
+        sh = trigrams(r["Abstract Note"])
+        if any(sh and o and len(sh & o) / len(sh | o) >= NEAR_DUP for o in shingles):
+            continue
+        shingles.append(sh)
+        kept.append(r)
+    stats["near_duplicates_dropped"] = len(sample) - len(kept)
+    sample = kept
     items = [dict(key=r["Key"].strip(), title=(r.get("Title") or "").strip(),
                   item_type=r.get("Item Type", ""), year=r.get("Publication Year", ""),
                   text=(r.get("Title") or "").strip() + "\n\n" + r["Abstract Note"].strip())

@@ -32,6 +32,7 @@ JOBS = {
     "train": ("counterweight.train:run", False),
     "pipeline": ("counterweight.pipeline:run", True),
     "mix": ("counterweight.mix:run", True),
+    "export": ("counterweight.export:run", True),
 }
 
 

@@ -149,6 +149,20 @@ class MixConfig:
     on_unlabelled: str = "fail"  # fail | skip: documents without labels from the label job
 
 
+class ExportFormat(enum.Enum):
+    jsonl = "jsonl"  # gzip JSON lines
+    parquet = "parquet"
+
+
+@dataclass
+class ExportConfig:
+    path: Optional[str] = None  # default: exports/<mix.name>
+    format: ExportFormat = ExportFormat.jsonl
+    shard_records: int = 50_000  # records per shard (on average: shards come from a hash)
+    seed: int = 7  # the global shuffle's seed
+    mix_version: Optional[int] = None  # mix table version to export (default: latest)
+
+
 @dataclass
 class RunConfig:
     id: Optional[str] = None  # defaults to a fresh uuid; schedulers pass their own for traceability
@@ -166,6 +180,7 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     mix: MixConfig = field(default_factory=MixConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -279,6 +294,7 @@ def _check_values(cfg: DictConfig) -> None:
     _require(bool(cfg.mix.name) and cfg.mix.name.replace("_", "").replace("-", "").isalnum(), "mix.name",
              cfg.mix.name, "use letters, digits, - and _")
     _require(cfg.mix.on_unlabelled in ("fail", "skip"), "mix.on_unlabelled", cfg.mix.on_unlabelled, "valid: fail, skip")
+    _require(cfg.export.shard_records >= 1, "export.shard_records", cfg.export.shard_records, "must be >= 1")
     topics, stances = set(cfg.model.topic.labels), set(cfg.model.stance.labels) | {"none"}
     label_columns = {f"p_{l}" for l in [*cfg.model.topic.labels, *cfg.model.stance.labels]}
     label_columns |= {"topic_score", "stance_score", "n_chunks"}

@@ -25,6 +25,8 @@ Selection (reproducible):
 Usage:
   python select_alignment_papers.py [CSV] [--n 400] [--out FILE]      # stats only
   python select_alignment_papers.py [CSV] --show 0 15                  # print items 0..14 for reading
+  python select_alignment_papers.py [CSV] --batch 3 [--batch-size 15]  # print batch 3 (items 45..59)
+Labels file: alignment_paper_labels.jsonl (same order as the selection; key = CSV Key column).
 """
 import argparse
 import csv
@@ -107,12 +109,16 @@ def main():
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--out", default=None, help="write the selection (no labels; contains abstract text, do not commit)")
     ap.add_argument("--show", nargs=2, type=int, metavar=("START", "END"))
+    ap.add_argument("--batch", type=int, default=None, help="print batch number B (0-based) of --batch-size items")
+    ap.add_argument("--batch-size", type=int, default=15)
     a = ap.parse_args()
     items, stats = select(os.path.abspath(a.csv), a.n)
     if a.out:
         with open(a.out, "w") as f:
             for it in items:
                 f.write(json.dumps(it, ensure_ascii=False) + "\n")
+    if a.batch is not None:
+        a.show = [a.batch * a.batch_size, (a.batch + 1) * a.batch_size]
     if a.show:
         for i in range(a.show[0], min(a.show[1], len(items))):
             present(items[i], i)

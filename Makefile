@@ -7,7 +7,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 LAKE ?= lake
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast eval train package clean
+.PHONY: setup demo test test-fast eval train export package clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,19 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(SPARK_SUBMIT) jobs/pipeline.py lake.root=$(LAKE)
+
+train: setup
+	$(PY) -m jobs.train
+	$(PY) -m jobs.evaluate evaluate.path=build/training/dev_holdout.jsonl evaluate.out=reports/eval/dev_holdout.json
+
+eval: setup
+	$(SPARK_SUBMIT) jobs/evaluate.py evaluate.path=$${EVAL:-build/training/dev_holdout.jsonl} evaluate.out=reports/eval/metrics.json
+
+package: setup
+	$(PY) -m counterweight.package
+
+export: setup
+	$(SPARK_SUBMIT) jobs/export.py lake.root=$(LAKE)
 
 test: setup
 	$(PY) -m pytest -q

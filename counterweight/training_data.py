@@ -16,7 +16,9 @@ shared wiki_pages_with_plot_section   topic      weak: plot pages with no AI key
                                                  (fiction without artificial minds)
 shared ai_character_db                both       silver: fictional AI characters -> ai_fiction; stance
                                                  only where benevolence and alignment ratings agree
-shared alignment_research             topic      weak: alignment paper abstracts -> ai_nonfiction
+shared alignment_research             both       ~400 abstracts read and labelled (labels committed in
+                                                 annotated/alignment_paper_labels.jsonl, text joined
+                                                 here); 200 more as topic-only -> ai_nonfiction
 ====================================  =========  ====================================================
 
 Texts from shared/ are read at build time and never committed (internal-only licences). The
@@ -48,7 +50,8 @@ log = logging.getLogger(__name__)
 TOPICS = ("ai_fiction", "ai_nonfiction", "other")
 STANCES = ("villain", "aligned", "neutral")
 AI_TOPICS = ("ai_fiction", "ai_nonfiction")
-MAX_WORDS = 1200  # training texts are cut to this many words (the label job scores windows)
+MAX_WORDS = 1200
+ALIGNMENT_LABELS = "alignment_paper_labels.jsonl"  # careful-reading labels keyed by the CSV's Key  # training texts are cut to this many words (the label job scores windows)
 
 
 @dataclass
@@ -98,6 +101,8 @@ def committed_examples(repo: Path) -> Iterator[Example]:
             yield Example(f"syn:{r['id']}", r["text"], r["topic"], _stance(r["topic"], r["stance"]),
                           f"synthetic/{path.name}:{r.get('kind', '')}", r.get("labelled_by", "synthetic"))
     for path in sorted((repo / "data/training/annotated").glob("*.jsonl")):
+        if path.name == ALIGNMENT_LABELS:
+            continue  # labels only: their text is joined from shared/ at build time
         for r in _jsonl(path):
             yield Example(f"ann:{r['id']}", r["text"], r["topic"], _stance(r["topic"], r["stance"]),
                           f"annotated/{r['source_file']}", r.get("labelled_by", "annotated"))
@@ -118,7 +123,7 @@ def dev_split(dev_path: Path, holdout_share: float = 0.5, seed: str = "dev") -> 
     return train, holdout
 
 
-def shared_examples(shared: Path, exclude: set[str], rng_seed: int) -> Iterator[Example]:
+def shared_examples(repo: Path, shared: Path, exclude: set[str], rng_seed: int) -> Iterator[Example]:
     corpus = shared / "corpus"
     rng = random.Random(rng_seed)
     # Background encyclopedia text -> other.
@@ -151,10 +156,23 @@ def shared_examples(shared: Path, exclude: set[str], rng_seed: int) -> Iterator[
         if per_stance[key] < 220:
             per_stance[key] += 1
             yield ex
-    # Alignment research abstracts -> ai_nonfiction (topic only: their stance varies).
+    # Alignment research abstracts: the carefully read ones with both labels, more as topic-only weak labels.
     with open(corpus / "alignment_research/ai-alignment-papers.csv", newline="", encoding="utf-8") as handle:
         papers = [r for r in csv.DictReader(handle) if len((r.get("Abstract Note") or "").split()) >= 40]
-    for r in rng.sample(papers, min(350, len(papers))):
+    by_key = {r["Key"]: r for r in papers if r.get("Key")}
+    annotated = {}
+    labels_path = repo / "data/training/annotated" / ALIGNMENT_LABELS
+    if labels_path.is_file():
+        annotated = {r["key"]: r for r in _jsonl(labels_path)}
+    for key in sorted(annotated):
+        paper, label = by_key.get(key), annotated[key]
+        if paper is None or _fingerprint(paper["Abstract Note"]) in exclude:
+            continue
+        yield Example(f"paper_ann:{key}", f"{paper.get('Title', '')}\n\n{paper['Abstract Note']}", label["topic"],
+                      _stance(label["topic"], label["stance"]), "alignment_research/ai-alignment-papers.csv (annotated)",
+                      label.get("labelled_by", "careful reading"))
+    rest = [r for r in papers if r.get("Key") not in annotated]
+    for r in rng.sample(rest, min(200, len(rest))):
         text = f"{r.get('Title', '')}\n\n{r['Abstract Note']}"
         yield Example(f"paper:{r.get('Key')}", text, "ai_nonfiction", None,
                       "alignment_research/ai-alignment-papers.csv", "weak: alignment paper abstract -> ai_nonfiction")
@@ -197,11 +215,12 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
             examples.append(Example(f"dev:{r['id']}", r["text"], r["topic"], _stance(r["topic"], r["stance"]),
                                     "eval/dev_labels.jsonl (training half)", "hand label"))
         exclude = {_fingerprint(r["text"]) for r in dev_holdout}
-        examples += list(shared_examples(shared, exclude, seed))
+        examples += list(shared_examples(repo, shared, exclude, seed))
         inputs += [shared / "eval/dev_labels.jsonl", shared / "corpus/wikipedia_chinapedia/wiki_background_sample.jsonl.gz",
                    shared / "corpus/wikipedia_chinapedia/wiki_pages_with_plot_section.jsonl",
                    shared / "corpus/ai_character_db/ai_characters.jsonl",
-                   shared / "corpus/alignment_research/ai-alignment-papers.csv"]
+                   shared / "corpus/alignment_research/ai-alignment-papers.csv",
+                   repo / "data/training/annotated" / ALIGNMENT_LABELS]
         holdout_fp = exclude
         examples = [e for e in examples if _fingerprint(e.text) not in holdout_fp]
     else:

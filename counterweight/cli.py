@@ -33,6 +33,8 @@ JOBS = {
     "pipeline": ("counterweight.pipeline:run", True),
     "mix": ("counterweight.mix:run", True),
     "export": ("counterweight.export:run", True),
+    "report": ("counterweight.report:run", True),
+    "maintain": ("counterweight.maintain:run", True),
 }
 
 

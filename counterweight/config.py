@@ -164,6 +164,12 @@ class ExportConfig:
 
 
 @dataclass
+class ReportConfig:
+    path: Optional[str] = None  # default: <lake.root>/../reports/<mix.name>
+    samples_per_bucket: int = 3
+
+
+@dataclass
 class RunConfig:
     id: Optional[str] = None  # defaults to a fresh uuid; schedulers pass their own for traceability
 
@@ -181,6 +187,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     mix: MixConfig = field(default_factory=MixConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

@@ -41,6 +41,7 @@ from counterweight.errors import BadInputError, ConflictError, TransientError
 
 log = logging.getLogger(__name__)
 
+FAULT_ENV = "COUNTERWEIGHT_FAULT_AT"  # test hook: SIGKILL this process at a named point
 STAGING_PREFIX = "run-"  # data files of one run live under <table>/run-<run id>-<nonce>/
 LOCK_DIR = "_locks"
 _UNSET = object()
@@ -308,6 +309,7 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(spark_uri(staging_path))
         adds = _collect_adds(staging_path, staging, partition_by)
+        fault_point(f"staged:{table}")
         try:
             result = self._commit(table, df.schema, adds, mode, partition_by, extra, replace_partitions,
                                   txn, expect, remove or [], blind)
@@ -336,10 +338,12 @@ class Lake:
             if not exists:
                 if expect is not None:
                     raise ConflictError(f"table '{table}' at {path} disappeared while this run was writing it")
+                fault_point(f"before_commit:{table}")
                 create_table_with_add_actions(
                     path, Schema.from_arrow(arrow_schema), [a.action for a in adds], mode="error",
                     partition_by=partition_by or None, commit_properties=props,
                 )
+                fault_point(f"after_commit:{table}")
                 return CommitResult(table, 0, rows, len(adds), 0)
             dt = DeltaTable(path)
             current = dt.version()
@@ -384,10 +388,12 @@ class Lake:
                 )
                 for f in removes
             ]
+            fault_point(f"before_commit:{table}")
             dt.create_write_transaction(
                 [a.action for a in adds] + remove_actions, mode="append", schema=Schema.from_arrow(merged_schema),
                 partition_by=existing_parts or None, commit_properties=props,
             )
+            fault_point(f"after_commit:{table}")
             new_version = DeltaTable(path).version()
             if new_version != current + 1:
                 raise ConflictError(f"table '{table}': expected commit version {current + 1}, found {new_version}")
@@ -512,6 +518,21 @@ def _collect_adds(staging_path: str, staging_rel: str, partition_by: list[str]) 
         )
         staged.append(_StagedFile(action, num_records))
     return staged
+
+
+def fault_point(name: str) -> None:
+    """Crash-test hook: if $COUNTERWEIGHT_FAULT_AT names this point, die at once (SIGKILL, no cleanup).
+
+    Points: ``staged`` (data files written, nothing committed), ``before_commit`` (holding the
+    commit lock, about to commit), ``after_commit`` (committed, before anything else happens).
+    A point may be qualified by table, e.g. ``before_commit:labels``.
+    """
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted and wanted in (name, name.split(":")[0]):
+        import signal
+
+        log.warning("fault injection: killing the driver at %s", name)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _relative_to(uri: str, table_path: str) -> str:

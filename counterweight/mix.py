@@ -237,11 +237,11 @@ def run(ctx) -> dict:
     total_after = sum(int(r["tokens_after"] or 0) for r in after.values())
     policy_plain = to_plain(cfg)["policy"]
     report_rows = []
-    for b in policy.buckets:
+    for position, b in enumerate(policy.buckets):
         r = after.get(b.name)
         t_after = int(r["tokens_after"] or 0) if r else 0
         report_rows.append((
-            mix_name, b.name, b.action.value, docs_before[b.name], tokens_before[b.name],
+            mix_name, b.name, position, b.action.value, docs_before[b.name], tokens_before[b.name],
             float(configured_weights(policy)[b.name]), float(solution.weights[b.name]),
             float(r["weighted"] or 0.0) if r else 0.0, int(r["docs_after"] or 0) if r else 0, t_after,
             int(r["max_repeats"] or 0) if r else 0,
@@ -251,7 +251,7 @@ def run(ctx) -> dict:
             "; ".join(solution.binding), ctx.run_id, now,
         ))
     report = spark.createDataFrame(report_rows, (
-        f"{C.MIX_NAME} string, {C.BUCKET} string, action string, docs_before long, tokens_before long, "
+        f"{C.MIX_NAME} string, {C.BUCKET} string, position int, action string, docs_before long, tokens_before long, "
         "weight_configured double, weight double, weighted_tokens double, docs_after long, tokens_after long, "
         "max_repeats int, token_share_before double, token_share_after double, targets string, achieved string, "
         f"binding string, {C.RUN_ID} string, created_at timestamp"))
@@ -280,6 +280,6 @@ def run(ctx) -> dict:
     summary["mix_report_version"] = report_result.version
     print(f"[counterweight] mix '{mix_name}' ({policy.name}): {total_before:,} tokens before, {total_after:,} after")
     for row in report_rows:
-        print(f"  {row[1]:<22} {row[2]:<9} docs {row[3]:>6} -> {row[8]:>6}  tokens {row[4]:>10,} -> {row[9]:>10,}"
-              f"  weight {row[6]:.4f}")
+        print(f"  {row[1]:<22} {row[3]:<9} docs {row[4]:>6} -> {row[9]:>6}  tokens {row[5]:>10,} -> {row[10]:>10,}"
+              f"  weight {row[7]:.4f}")
     return summary

@@ -13,7 +13,7 @@ import importlib
 
 from counterweight import columns as C
 
-STEPS = ("ingest", "label", "mix")
+STEPS = ("ingest", "label", "mix", "report")
 
 
 def run(ctx) -> dict:

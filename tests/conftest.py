@@ -66,3 +66,48 @@ def run_job(spark):
         return cli.run(job, list(overrides), spark=spark)
 
     return runner
+
+
+SAMPLE = REPO / "data" / "sample" / "sample.jsonl.gz"
+SMALL_SAMPLE_COUNTS = {"gutenberg": 40, "wiki_plot": 160, "wiki_ai": 60, "wiki_background": 300}
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory) -> Path:
+    """A deterministic ~560-document slice of the bundled sample (all kinds of text), as JSONL."""
+    import gzip
+    import json
+
+    out = tmp_path_factory.mktemp("small_sample") / "small.jsonl"
+    taken = {k: 0 for k in SMALL_SAMPLE_COUNTS}
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+        for line in src:
+            source = json.loads(line)["source"]
+            if taken.get(source, 10**9) < SMALL_SAMPLE_COUNTS.get(source, 0):
+                taken[source] += 1
+                dst.write(line)
+    return out
+
+
+def spark_submit(job: str, args: list[str], timeout: int = 900, env: dict | None = None, extra: list[str] | None = None):
+    """Run the real `.venv/bin/spark-submit jobs/<job>.py args` from the repo root."""
+    import subprocess
+
+    cmd = [str(REPO / ".venv" / "bin" / "spark-submit"), *(extra or []), f"jobs/{job}.py", *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def demo_lake(small_sample, tmp_path_factory) -> Path:
+    """A lake built by the real pipeline (spark-submit jobs/pipeline.py) on the small sample.
+
+    Holds documents, quarantine, labels, mix 'demo' (policy balance) and mix_report; the report is
+    written beside it under reports/demo. Read-only for tests: copy it before changing anything.
+    """
+    base = tmp_path_factory.mktemp("demo")
+    lake = base / "lake"
+    result = spark_submit("pipeline", [f"input.path={small_sample}", f"lake.root={lake}", "mix.name=demo",
+                                       "spark.conf.spark.sql.shuffle.partitions=4"])
+    assert result.returncode == 0, f"pipeline failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return lake

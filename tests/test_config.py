@@ -277,25 +277,39 @@ def test_conf_has_the_expected_groups() -> None:
         assert expected in names
 
 
+def _assert_holds(loaded, expected, where: str) -> None:
+    """Every value the YAML sets is in the loaded config (the schema may add defaulted keys)."""
+    if isinstance(expected, dict):
+        assert isinstance(loaded, dict), where
+        for key, value in expected.items():
+            assert key in loaded, f"{where}.{key} missing"
+            _assert_holds(loaded[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(loaded, list) and len(loaded) == len(expected), where
+        for i, (got, want) in enumerate(zip(loaded, expected)):
+            _assert_holds(got, want, f"{where}[{i}]")
+    else:
+        assert loaded == expected or str(loaded) == str(expected), (where, loaded, expected)
+
+
 @pytest.mark.parametrize("yaml_path", GROUP_FILES, ids=[f"{p.parent.name}={p.stem}" for p in GROUP_FILES])
 def test_every_group_option_composes(yaml_path: Path) -> None:
     group, name = yaml_path.parent.name, yaml_path.stem
     raw = OmegaConf.load(yaml_path)
     overrides = [f"{group}={name}"]
-    for key in _missing_keys(raw):
+    missing = _missing_keys(raw)
+    for key in missing:
         overrides.append(f"{group}.{key}=/tmp/required-{key}")
     cfg = config.load(overrides)
-    # The loaded config holds the file's values (plain values compared; ??? replaced by our override).
     section = OmegaConf.to_container(cfg[group], enum_to_str=True)
-    expected = OmegaConf.to_container(raw, resolve=True, throw_on_missing=False)
-    for key, value in expected.items():
-        if value == "???":
-            assert section[key] == f"/tmp/required-{key}"
-        elif isinstance(value, dict):
-            for sub_key, sub_value in value.items():
-                assert str(section[key][sub_key]) == str(sub_value), (group, name, key, sub_key)
-        else:
-            assert section[key] == value, (group, name, key)
+    expected = OmegaConf.to_container(raw, resolve=False, throw_on_missing=False)
+    for key in missing:  # ??? replaced by our override
+        node = expected
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = f"/tmp/required-{key}"
+    _assert_holds(section, expected, group)
 
 
 # --- the CLI fails fast on bad config ----------------------------------------------------------------

@@ -148,7 +148,7 @@ def test_overwrite_replaces_content_in_one_commit(spark, make_lake, lake_root) -
     assert spark_rows(lake.read("t", version=1)) == [(1, "a"), (2, "b"), (3, "c")]
     assert table_rows(lake_root / "t", version=1) == [(1, "a"), (2, "b"), (3, "c")]
     assert spark_rows(lake.read("t", version=0)) == [(1, "a"), (2, "b")]
-    assert [h["operation"] for h in DeltaTable(str(lake_root / "t")).history(1)] != []
+    assert len(DeltaTable(str(lake_root / "t")).history()) == 3  # two appends + one overwrite commit
 
 
 def test_reads_go_through_the_log(spark, make_lake, lake_root) -> None:
@@ -330,7 +330,7 @@ def test_checked_append_conflicts_with_interleaved_writer(spark, make_lake, lake
     with pytest.raises(ConflictError) as err:
         mine.append("t", rows(spark, [(3, "mine")]), expect_version=planned_on)
     assert err.value.exit_code == 4
-    assert "version 0" in str(err.value) and "1" in str(err.value)
+    assert "changed from version 0 to 1" in str(err.value)
     assert DeltaTable(str(lake_root / "t")).version() == 1
     assert table_rows(lake_root / "t") == [(1, "base"), (2, "theirs")]
     assert {p.name for p in (lake_root / "t").iterdir()} == dirs_before  # our staged files were removed

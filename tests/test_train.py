@@ -1,0 +1,300 @@
+"""Unit tier for counterweight/training_data.py and counterweight/train.py. No Spark.
+
+A tiny repository layout (data/training/synthetic/*.jsonl and data/training/annotated/*.jsonl,
+with the keys committed_examples() documents) is written in tmp, built into fastText files and
+trained with a one-point grid. Expected metrics are computed by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest_models import STANCE_EXAMPLES, TOPIC_EXAMPLES, TOPICS, load
+from counterweight import train, training_data
+from counterweight.errors import BadInputError
+from udfs.text import model_text
+
+GRID = {"epoch": [30], "lr": [0.5], "wordNgrams": [2], "dim": [16], "minCount": [1], "bucket": [20000]}
+SEED = 1
+N_SYNTHETIC = 3 * 60  # TOPIC_EXAMPLES: 60 per topic
+N_ANNOTATED = 2 * 20  # 20 villain + 20 aligned AI-fiction lines
+ANNOTATED_SOURCE = "wikipedia_chinapedia/wiki_pages_with_plot_section.jsonl"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def make_repo(root: Path) -> Path:
+    """A repository with only the committed training data that build() reads."""
+    synthetic = []
+    for topic in TOPICS:
+        for i, text in enumerate(TOPIC_EXAMPLES[topic]):
+            stance = "none" if topic == "other" else "neutral"
+            synthetic.append({"id": f"{topic}-{i}", "kind": "line", "topic": topic, "stance": stance, "text": text})
+    write_jsonl(root / "data/training/synthetic/x.jsonl", synthetic)
+    annotated = []
+    for stance in ("villain", "aligned"):
+        for i, text in enumerate(STANCE_EXAMPLES[stance][:20]):
+            annotated.append({"id": f"ann-{stance}-{i}", "source_file": ANNOTATED_SOURCE, "source_key": f"Page/{i}.md",
+                              "topic": "ai_fiction", "stance": stance, "text": text})
+    write_jsonl(root / "data/training/annotated/real_annotations.jsonl", annotated)
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("repo"))
+    out = tmp_path_factory.mktemp("build") / "training"
+    manifest = training_data.build(repo, None, out, seed=SEED)
+    return repo, out, manifest
+
+
+@pytest.fixture(scope="module")
+def trained(built, tmp_path_factory):
+    _, out, manifest = built
+    models = tmp_path_factory.mktemp("models")
+    card = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
+                           False, models, manifest)
+    return models, card
+
+
+def labels_in(path: Path) -> Counter:
+    return Counter(line.split(" ", 1)[0].removeprefix("__label__") for line in path.read_text().splitlines())
+
+
+# --- build ------------------------------------------------------------------------------------------
+def test_build_manifest_records_file_hashes_and_label_counts(built):
+    repo, out, manifest = built
+    assert set(manifest["files"]) == {"topic_train.txt", "topic_valid.txt", "stance_train.txt", "stance_valid.txt"}
+    for name, entry in manifest["files"].items():
+        path = out / name
+        assert entry["sha256"] == sha(path), name
+        counts = labels_in(path)
+        assert entry["labels"] == dict(counts), name
+        assert entry["lines"] == sum(counts.values()) > 0, name
+    inputs = {i["path"]: i["sha256"] for i in manifest["inputs"]}
+    assert inputs == {
+        "data/training/synthetic/x.jsonl": sha(repo / "data/training/synthetic/x.jsonl"),
+        "data/training/annotated/real_annotations.jsonl": sha(repo / "data/training/annotated/real_annotations.jsonl"),
+    }
+    assert manifest["examples"] == N_SYNTHETIC + N_ANNOTATED
+    assert manifest["examples_by_source"] == {"synthetic/x.jsonl": N_SYNTHETIC, f"annotated/{ANNOTATED_SOURCE}": N_ANNOTATED}
+    assert manifest["dev_holdout"] == 0
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+
+
+def test_build_writes_model_text_lines_with_known_labels(built):
+    _, out, _ = built
+    topic_lines = (out / "topic_train.txt").read_text().splitlines()
+    assert set(labels_in(out / "topic_train.txt")) == set(TOPICS)
+    assert set(labels_in(out / "stance_train.txt")) == {"villain", "aligned", "neutral"}
+    every_text = {model_text(t) for texts in TOPIC_EXAMPLES.values() for t in texts}
+    every_text |= {model_text(t) for s in ("villain", "aligned") for t in STANCE_EXAMPLES[s][:20]}
+    for line in topic_lines:
+        assert line.split(" ", 1)[1] in every_text
+
+
+def test_build_split_is_disjoint_and_train_is_balanced(built):
+    _, out, manifest = built
+    train_texts = {l.split(" ", 1)[1] for l in (out / "topic_train.txt").read_text().splitlines()}
+    valid_texts = {l.split(" ", 1)[1] for l in (out / "topic_valid.txt").read_text().splitlines()}
+    assert valid_texts and not train_texts & valid_texts
+    splits = [json.loads(l) for l in (out / "examples.jsonl").read_text().splitlines()]
+    assert len(splits) == N_SYNTHETIC + N_ANNOTATED
+    assert len({r["id"] for r in splits}) == len(splits)
+    n_valid = sum(r["split"] == "valid" for r in splits)
+    assert manifest["files"]["topic_valid.txt"]["lines"] == n_valid
+    # The largest class is less than 3x the smallest, so repetition (at most 3x) equalises every class.
+    assert len(set(manifest["files"]["topic_train.txt"]["labels"].values())) == 1
+    assert len(set(manifest["files"]["stance_train.txt"]["labels"].values())) == 1
+
+
+def test_build_is_deterministic(built, tmp_path):
+    repo, out, manifest = built
+    again = training_data.build(repo, None, tmp_path / "again", seed=SEED)
+    assert {k: v["sha256"] for k, v in again["files"].items()} == {k: v["sha256"] for k, v in manifest["files"].items()}
+
+
+# --- train_one --------------------------------------------------------------------------------------
+OBVIOUS = {
+    "ai_fiction": "In the novel the robot narrator wakes aboard the starship and the android sings.",
+    "ai_nonfiction": "The research paper shows that the language model improves on the benchmark dataset.",
+    "other": "The soup simmered for an hour with onions and the farmers sold apples at the market.",
+}
+
+
+def test_trained_model_predicts_obvious_examples(trained):
+    models, card = trained
+    path = models / "topic.bin"
+    assert path.is_file() and card["file"] == "topic.bin"
+    model = load(path)
+    for label, text in OBVIOUS.items():
+        (name,), _ = model.predict(model_text(text))
+        assert name == f"__label__{label}", text
+
+
+def test_model_card_describes_the_model(trained, built):
+    models, card = trained
+    _, out, manifest = built
+    path = models / "topic.bin"
+    assert json.loads((models / "topic.card.json").read_text()) == card
+    assert card["name"] == "topic"
+    assert card["labels"] == list(TOPICS)
+    assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    hp = card["hyperparameters"]
+    assert {k: hp[k] for k in GRID} == {k: v[0] for k, v in GRID.items()}
+    assert hp["seed"] == SEED and hp["thread"] == 1 and hp["loss"] == "softmax" and hp["quantized"] is False
+    assert card["training_data"]["train_file_sha256"] == sha(out / "topic_train.txt")
+    assert card["training_data"]["valid_file_sha256"] == sha(out / "topic_valid.txt")
+    assert card["training_data"]["manifest_sha256"] == sha(out / "manifest.json")
+    assert card["training_data"]["train_labels"] == manifest["files"]["topic_train.txt"]["labels"]
+    validation = card["validation"]
+    assert set(validation["per_label"]) == set(TOPICS)
+    for label, m in validation["per_label"].items():
+        assert set(m) >= {"precision", "recall", "f1", "support"}
+        assert 0.0 <= m["precision"] <= 1.0 and 0.0 <= m["recall"] <= 1.0 and 0.0 <= m["f1"] <= 1.0
+    gold = labels_in(out / "topic_valid.txt")
+    confusion = validation["confusion"]
+    assert set(confusion) == set(TOPICS)
+    assert {g: sum(row.values()) for g, row in confusion.items()} == {t: gold.get(t, 0) for t in TOPICS}
+    assert validation["n"] == sum(gold.values())
+    # Validation lines share their sentences with training lines: the tiny model gets them right.
+    assert validation["macro_f1"] > 0.8
+    assert [t["params"] for t in card["grid"]] == [{k: v[0] for k, v in GRID.items()}]
+
+
+def test_training_is_reproducible(trained, built, tmp_path):
+    models, card = trained
+    _, out, manifest = built
+    again = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
+                            False, tmp_path, manifest)
+    assert again["sha256"] == card["sha256"]
+    assert sha(tmp_path / "topic.bin") == sha(models / "topic.bin")
+
+
+def test_quantized_model_is_written_as_ftz(built, tmp_path):
+    _, out, manifest = built
+    card = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
+                           True, tmp_path, manifest)
+    path = tmp_path / "topic.ftz"
+    assert card["file"] == "topic.ftz" and card["hyperparameters"]["quantized"] is True
+    assert card["sha256"] == sha(path)
+    (name,), _ = load(path).predict(model_text(OBVIOUS["ai_fiction"]))
+    assert name == "__label__ai_fiction"
+
+
+def test_failed_grid_points_are_recorded_and_skipped(built, tmp_path):
+    _, out, manifest = built
+    grid = {**GRID, "lr": [1000.0, 0.5]}  # lr=1000 makes fastText diverge ("Encountered NaN")
+    card = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), grid, SEED,
+                           False, tmp_path, manifest)
+    by_lr = {t["params"]["lr"]: t for t in card["grid"]}
+    assert by_lr[1000.0]["macro_f1"] is None and "NaN" in by_lr[1000.0]["error"]
+    assert by_lr[0.5]["macro_f1"] is not None
+    assert card["hyperparameters"]["lr"] == 0.5
+
+
+def test_every_grid_point_failing_is_bad_input(built, tmp_path):
+    _, out, manifest = built
+    with pytest.raises(BadInputError, match="every topic training trial failed"):
+        train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS),
+                        {**GRID, "lr": [1000.0]}, SEED, False, tmp_path, manifest)
+    assert not (tmp_path / "topic.bin").exists()
+
+
+def test_labels_the_data_lacks_are_bad_input(built, tmp_path):
+    _, out, manifest = built
+    with pytest.raises(BadInputError, match="extra"):
+        train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", [*TOPICS, "extra"], GRID, SEED,
+                        False, tmp_path, manifest)
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+def test_metrics_by_hand():
+    gold = ["a", "a", "a", "b", "b", "c"]
+    pred = ["a", "a", "b", "b", "c", "c"]
+    m = train.metrics(gold, pred, ["a", "b", "c"])
+    # a: tp 2, fp 0, fn 1 -> P 1, R 2/3, F1 0.8
+    # b: tp 1, fp 1 (the third a), fn 1 (the second b) -> P 0.5, R 0.5, F1 0.5
+    # c: tp 1, fp 1 (the second b), fn 0 -> P 0.5, R 1, F1 2/3
+    assert m["per_label"] == {
+        "a": {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3},
+        "b": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2},
+        "c": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 1},
+    }
+    assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 0.6667) / 3, abs=1e-4)
+    assert m["accuracy"] == pytest.approx(4 / 6, abs=1e-4)
+    assert m["n"] == 6
+    assert m["confusion"] == {
+        "a": {"a": 2, "b": 1, "c": 0},
+        "b": {"a": 0, "b": 1, "c": 1},
+        "c": {"a": 0, "b": 0, "c": 1},
+    }
+
+
+def test_metrics_keeps_gold_labels_outside_the_label_list_in_the_confusion():
+    # End-to-end stance: non-AI documents have gold "none", which is not a model label.
+    gold = ["villain", "none", "none", "aligned"]
+    pred = ["villain", "none", "villain", "neutral"]
+    m = train.metrics(gold, pred, ["villain", "aligned", "neutral"])
+    assert m["per_label"]["villain"] == {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "support": 1}
+    assert m["per_label"]["aligned"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m["per_label"]["neutral"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # Macro-F1 averages the labels with support (villain, aligned): (0.6667 + 0) / 2.
+    assert m["macro_f1"] == pytest.approx(0.3333, abs=1e-4)
+    assert list(m["confusion"]) == ["villain", "aligned", "neutral", "none"]
+    assert m["confusion"]["none"] == {"villain": 1, "aligned": 0, "neutral": 0, "none": 1}
+
+
+def test_metrics_of_nothing():
+    m = train.metrics([], [], ["a", "b"])
+    assert m["n"] == 0 and m["accuracy"] == 0.0 and m["macro_f1"] == 0.0
+
+
+# --- dev_split --------------------------------------------------------------------------------------
+def dev_rows() -> list[dict]:
+    classes = {("ai_fiction", "villain"): 4, ("ai_fiction", "aligned"): 6, ("ai_nonfiction", "neutral"): 2,
+               ("other", "none"): 8}
+    rows = []
+    for (topic, stance), n in classes.items():
+        rows += [{"id": f"{topic}-{stance}-{i}", "text": f"text {topic} {stance} {i}", "topic": topic, "stance": stance}
+                 for i in range(n)]
+    return rows
+
+
+def test_dev_split_is_stratified_disjoint_and_order_independent(tmp_path):
+    rows = dev_rows()
+    write_jsonl(tmp_path / "dev.jsonl", rows)
+    train_part, holdout = training_data.dev_split(tmp_path / "dev.jsonl")
+    train_ids, hold_ids = {r["id"] for r in train_part}, {r["id"] for r in holdout}
+    assert not train_ids & hold_ids
+    assert train_ids | hold_ids == {r["id"] for r in rows}
+    assert len(train_part) + len(holdout) == len(rows)
+    by_class = lambda part: Counter((r["topic"], r["stance"]) for r in part)  # noqa: E731
+    expected_half = {("ai_fiction", "villain"): 2, ("ai_fiction", "aligned"): 3, ("ai_nonfiction", "neutral"): 1,
+                     ("other", "none"): 4}
+    assert by_class(holdout) == expected_half
+    assert by_class(train_part) == expected_half
+    # The split depends on ids only, not on the order of the file.
+    write_jsonl(tmp_path / "reversed.jsonl", rows[::-1])
+    _, holdout_rev = training_data.dev_split(tmp_path / "reversed.jsonl")
+    assert {r["id"] for r in holdout_rev} == hold_ids
+
+
+def test_dev_split_share(tmp_path):
+    write_jsonl(tmp_path / "dev.jsonl", dev_rows())
+    _, holdout = training_data.dev_split(tmp_path / "dev.jsonl", holdout_share=0.25)
+    # round(4 * .25) = 1, round(6 * .25) = round(1.5) = 2, round(2 * .25) = round(0.5) = 0, round(8 * .25) = 2
+    assert Counter((r["topic"], r["stance"]) for r in holdout) == {
+        ("ai_fiction", "villain"): 1, ("ai_fiction", "aligned"): 2, ("other", "none"): 2}

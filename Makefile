@@ -7,7 +7,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 LAKE ?= lake
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast eval train export package clean
+.PHONY: setup demo test test-fast eval train export package clean airflow
 
 setup: $(STAMP)
 
@@ -39,6 +39,25 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# Airflow in its own virtualenv: the Spark provider pulls pyspark-client, which would overwrite the
+# project's pyspark. Pins: the two below plus every transitive one in dags/airflow-constraints.txt.
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_VERSION := 3.3.2
+SPARK_PROVIDER_VERSION := 6.3.4
+AIRFLOW_CONSTRAINTS := dags/airflow-constraints.txt
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+
+airflow: $(AIRFLOW_STAMP)
+
+$(AIRFLOW_STAMP): $(AIRFLOW_CONSTRAINTS)
+	rm -rf $(AIRFLOW_VENV)
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -c $(AIRFLOW_CONSTRAINTS) \
+		apache-airflow==$(AIRFLOW_VERSION) apache-airflow-providers-apache-spark==$(SPARK_PROVIDER_VERSION)
+	$(AIRFLOW_VENV)/bin/python -c "import airflow.providers.apache.spark.operators.spark_submit, airflow.sdk"
+	touch $(AIRFLOW_STAMP)
 
 clean:
 	rm -rf $(VENV) $(LAKE) reports dist build *.egg-info

@@ -52,7 +52,7 @@ class OnConflict(enum.Enum):
 class InputConfig:
     """Raw input: ``path`` is a file, a directory or a glob (local path or a URI such as s3://)."""
 
-    path: str = "data/sample/sample.jsonl.gz"
+    path: str = MISSING  # required: conf/input/sample.yaml points at the bundled sample
     format: InputFormat = InputFormat.jsonl
     text_field: str = "text"
     id_field: Optional[str] = None  # the input's own id; doc_id derives from it when present
@@ -68,7 +68,10 @@ class SparkConfig:
     master: str = "local[*]"
     app_name: str = "counterweight"
     log_level: str = "WARN"
-    conf: dict[str, str] = field(default_factory=dict)
+    # Spark properties as a nested map, so each is overridable on the command line:
+    # spark.conf.spark.sql.shuffle.partitions=64, +spark.conf.spark.executor.memory=4g.
+    # Flat dotted keys ("spark.executor.memory": 4g) are accepted too. See spark_properties().
+    conf: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -250,6 +253,24 @@ def _explain(exc: OmegaConfBaseException) -> ConfigError:
     return ConfigError(f"invalid configuration at '{full_key}': {msg}")
 
 
+def spark_properties(conf) -> dict[str, str]:
+    """Flatten the ``spark.conf`` map into Spark property names: {"spark": {"a": 1}} -> {"spark.a": "1"}."""
+    out: dict[str, str] = {}
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, dict) or OmegaConf.is_dict(value):
+                walk(value, name)
+            elif isinstance(value, bool):
+                out[name] = "true" if value else "false"
+            elif value is not None:
+                out[name] = str(value)
+
+    walk(conf, "")
+    return out
+
+
 def validate(raw: DictConfig | dict) -> DictConfig:
     """Merge ``raw`` into the schema; raise ConfigError naming the offending key."""
     schema = OmegaConf.structured(Config)
@@ -258,6 +279,11 @@ def validate(raw: DictConfig | dict) -> DictConfig:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
         raise _explain(exc) from None
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        hints = {"input.path": "give input.path=<file|dir|glob> (or input=sample for the bundled corpus)"}
+        raise ConfigError("required config value missing: " + "; ".join(f"'{k}' ({hints.get(k, 'set it')})"
+                                                                         for k in missing))
     _check_values(cfg)
     OmegaConf.set_readonly(cfg, True)
     return cfg

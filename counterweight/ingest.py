@@ -79,9 +79,13 @@ def classify(parsed, existing, dedup: bool, on_conflict: OnConflict):
     conflict_id = ok & (F.col("_rank_id") > 1) & (F.col(C.TEXT_HASH) != F.col("_first_hash"))
     repeat_id = ok & (F.col("_rank_id") > 1) & (F.col(C.TEXT_HASH) == F.col("_first_hash"))
     if dedup:
-        by_text = Window.partitionBy(C.TEXT_HASH).orderBy(_ORDER)
-        df = df.withColumn("_rank_text", F.when(ok & (F.col("_rank_id") == 1), F.row_number().over(by_text)))
-        repeat_text = ok & (F.col("_rank_id") == 1) & (F.col("_rank_text") > 1)
+        # Rank texts only among the records that are kept by id (a quarantined id conflict must not
+        # make a later, valid record with the same text look like a repeat).
+        kept = ok & (F.col("_rank_id") == 1)
+        df = df.withColumn("_kept", kept)
+        by_text = Window.partitionBy(C.TEXT_HASH, "_kept").orderBy(_ORDER)
+        df = df.withColumn("_rank_text", F.when(F.col("_kept"), F.row_number().over(by_text)))
+        repeat_text = F.col("_kept") & (F.col("_rank_text") > 1)
     else:
         repeat_text = F.lit(False)
     if existing is not None:

@@ -302,6 +302,8 @@ class Lake:
         blind = mode == "append" and expect is _UNSET
         if expect is _UNSET:
             expect = self.version(table)
+        if not partition_by and self.exists(table):
+            partition_by = list(self._dt(table).metadata().partition_columns)  # keep the table's layout
         staging = f"{STAGING_PREFIX}{self.lineage.run_id}-{uuid.uuid4().hex[:8]}"
         staging_path = f"{self.path(table)}/{staging}"
         writer = df.write.mode("errorifexists").option("compression", "zstd")
@@ -366,6 +368,18 @@ class Lake:
                 )
             table_arrow = _table_arrow_schema(dt)
             merged_schema = _merge_schemas(table_arrow, arrow_schema, table)
+            new_fields = [f for f in merged_schema if f.name not in table_arrow.names]
+            if new_fields:
+                # Additive schema evolution: the new columns are added first (a schema-only commit
+                # that changes no data), so the data commit below is checked against it.
+                from deltalake import Field
+
+                dt.alter.add_columns([Field.from_arrow(f) for f in new_fields], commit_properties=CommitProperties(
+                    custom_metadata={**info, "counterweight.schema_change": json.dumps([f.name for f in new_fields])}))
+                dt = DeltaTable(path)
+                if not blind and current == expect:
+                    expect = dt.version()
+                current = dt.version()
             existing_parts = list(dt.metadata().partition_columns)
             if partition_by and partition_by != existing_parts:
                 raise BadInputError(

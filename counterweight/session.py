@@ -13,7 +13,7 @@ import sys
 
 from omegaconf import DictConfig
 
-from counterweight.config import LakeEngine
+from counterweight.config import LakeEngine, spark_properties
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def build_session(cfg: DictConfig):
         conf.setMaster(cfg.spark.master)
     if not conf.contains("spark.app.name"):
         conf.setAppName(cfg.spark.app_name)
-    settings = {**_REQUIRED_DEFAULTS, **{str(k): str(v) for k, v in cfg.spark.conf.items()}}
+    settings = {**_REQUIRED_DEFAULTS, **spark_properties(cfg.spark.conf)}
     for key, value in settings.items():
         if not conf.contains(key):
             conf.set(key, value)

@@ -19,20 +19,16 @@ def spark():
     from counterweight import config
     from counterweight.session import build_session
 
-    from omegaconf import OmegaConf
-
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    # Hydra's override grammar needs local[2] quoted, and cannot address spark.conf keys that contain
-    # dots (see test_config.py's xfail tests), so the Spark settings are merged as a plain dict.
-    cfg = config.load(["spark.master='local[2]'", "spark.log_level=ERROR"])
-    plain = OmegaConf.to_container(cfg, enum_to_str=True)
-    plain["spark"]["conf"].update({
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "4",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.driver.memory": "2g",
-    })
-    cfg = config.validate(plain)
+    # Hydra's override grammar needs local[2] quoted (brackets would parse as a list).
+    cfg = config.load([
+        "spark.master='local[2]'",
+        "spark.log_level=ERROR",
+        "+spark.conf.spark.ui.enabled=false",
+        "spark.conf.spark.sql.shuffle.partitions=4",
+        "spark.conf.spark.ui.showConsoleProgress=false",
+        "spark.conf.spark.driver.memory=2g",
+    ])
     session = build_session(cfg)
     yield session
     session.stop()

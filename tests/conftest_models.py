@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,12 +212,26 @@ def write_training_file(path: Path, by_label: dict[str, list[str]]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def train_model(train_file: Path, out: Path, **overrides) -> Path:
-    import fasttext
+_TRAIN_SCRIPT = """
+import json, sys
+import fasttext
+fasttext.FastText.eprint = lambda *a, **k: None
+params = json.loads(sys.argv[3])
+fasttext.train_supervised(input=sys.argv[1], **params).save_model(sys.argv[2])
+"""
 
-    fasttext.FastText.eprint = lambda *a, **k: None
-    model = fasttext.train_supervised(input=str(train_file), **{**TRAIN_PARAMS, **overrides})
-    model.save_model(str(out))
+
+def train_model(train_file: Path, out: Path, **overrides) -> Path:
+    """Train in a fresh Python process.
+
+    fastText initialises only ``thread``/10 of its input matrix and this build leaves the rest as
+    whatever the allocator hands back: in a fresh process that is zeroed memory, later in a busy
+    process it is leftovers (so a second training can diverge with "Encountered NaN" or give another
+    model). A fresh process per model keeps the fixture deterministic whatever ran before it.
+    """
+    params = {**TRAIN_PARAMS, **overrides}
+    subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, str(train_file), str(out), json.dumps(params)],
+                   check=True, capture_output=True, timeout=120)
     return out
 
 
@@ -250,3 +268,31 @@ def load(path: Path):
 
     fasttext.FastText.eprint = lambda *a, **k: None
     return fasttext.load_model(str(path))
+
+
+# --- a small labelled corpus (for the label and evaluate jobs) ----------------------------------------
+def _combos(label_parts: tuple[list[str], list[str]], n: int) -> list[str]:
+    first, second = label_parts
+    return [f"{first[k % len(first)]} {second[k % len(second)]}" for k in range(n)]
+
+
+def labelled_corpus() -> list[dict]:
+    """41 records (id, text, topic, stance) whose labels are obvious from their vocabulary.
+
+    30 are about AI (12 villain, 8 aligned, 5 neutral AI at work, 5 research abstracts), 11 are not
+    (one of them a 900-word document: three windows of the default 400 words).
+    """
+    rows = []
+
+    def add(prefix, texts, topic, stance):
+        rows.extend({"id": f"{prefix}-{i}", "text": t, "topic": topic, "stance": stance} for i, t in enumerate(texts))
+
+    add("villain", _combos(_STANCE_PARTS["villain"], 12), "ai_fiction", "villain")
+    add("aligned", _combos(_STANCE_PARTS["aligned"], 8), "ai_fiction", "aligned")
+    add("busy", _combos(_STANCE_PARTS["neutral"], 5), "ai_nonfiction", "neutral")
+    add("paper", _combos(_TOPIC_PARTS["ai_nonfiction"], 5), "ai_nonfiction", "neutral")
+    add("other", _combos(_TOPIC_PARTS["other"], 10), "other", "none")
+    long_words = " ".join(_combos(_TOPIC_PARTS["other"], 60)).split()
+    rows.append({"id": "other-long", "text": " ".join(long_words[:900]), "topic": "other", "stance": "none"})
+    assert len({r["text"] for r in rows}) == len(rows) == 41
+    return rows

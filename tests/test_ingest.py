@@ -294,13 +294,6 @@ def test_ingest_changed_text_on_rerun_is_quarantined(tmp_path, lake_root, run_jo
     }
 
 
-@pytest.mark.xfail(
-    reason="BUG: classify() ranks texts with row_number over ALL rows sharing a text_hash, including a record "
-           "quarantined as duplicate_id_conflict; a later record with another id and that same text is then "
-           "counted as a duplicate and dropped, although no document with that text is kept "
-           "(doc 'z' / 'Text Y.' is missing from documents)",
-    strict=True,
-)
 def test_text_of_a_quarantined_conflict_is_not_treated_as_kept(tmp_path, lake_root, run_job) -> None:
     path = tmp_path / "clash.jsonl"
     path.write_bytes(b"".join(line + b"\n" for line in [

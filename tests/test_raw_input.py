@@ -285,11 +285,6 @@ def test_file_stem_source_for_jsonl_suffixes(tmp_path: Path, name: str) -> None:
     assert [(r["status"], r["source"]) for r in rows] == [(OK, "books")]
 
 
-@pytest.mark.xfail(
-    reason="BUG: file_source_name strips .jsonl/.json/.gz but not .ndjson, although sources.SUFFIXES accepts "
-           ".ndjson files: 'books.ndjson' gets source 'books.ndjson' (and 'books.ndjson.gz' too), not the stem 'books'",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["books.ndjson", "books.ndjson.gz"])
 def test_file_stem_source_for_ndjson(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
@@ -346,12 +341,6 @@ def test_truncated_gz_reports_one_truncated_file_row(tmp_path: Path) -> None:
     assert len(ok_ids) <= recoverable
 
 
-@pytest.mark.xfail(
-    reason="BUG: parse_jsonl wraps GzipFile in a 1 MiB BufferedReader; the EOFError of a truncated .gz is raised "
-           "while filling that buffer, so every complete record before the cut is lost (0 of 111 recoverable "
-           "records returned, only the truncated_file row)",
-    strict=True,
-)
 def test_truncated_gz_keeps_records_before_cut(tmp_path: Path) -> None:
     path, lines, recoverable = _truncated_gz(tmp_path)
     rows = run_splits([split(path, "jsonl")], opts())
@@ -521,11 +510,6 @@ def test_parquet_with_zero_rows_is_empty_file(tmp_path: Path) -> None:
     assert [(r["status"], r["reason"]) for r in rows] == [(QUARANTINE, Reason.EMPTY_FILE)]
 
 
-@pytest.mark.xfail(
-    reason="BUG: a zero-byte .parquet file is quarantined as unreadable_file, while zero-byte .jsonl/.jsonl.gz/.txt "
-           "files are empty_file; with input.strict=true the unreadable_file reason fails the whole job",
-    strict=True,
-)
 def test_zero_byte_parquet_is_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "zero.parquet"
     path.write_bytes(b"")

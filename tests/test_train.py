@@ -3,16 +3,27 @@
 A tiny repository layout (data/training/synthetic/*.jsonl and data/training/annotated/*.jsonl,
 with the keys committed_examples() documents) is written in tmp, built into fastText files and
 trained with a one-point grid. Expected metrics are computed by hand.
+
+fastText training runs in a fresh Python process per call (``train_in_subprocess``) with glibc's
+dynamic mmap threshold switched off (MALLOC_MMAP_THRESHOLD_), so every large allocation is fresh,
+zeroed memory: this fastText build reads memory it never initialised (see
+``test_training_does_not_depend_on_leftover_memory``), and without that the outcome of a second
+training in one process depends on what ran before it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+import numpy as np
 
 from conftest_models import STANCE_EXAMPLES, TOPIC_EXAMPLES, TOPICS, load
 from counterweight import train, training_data
@@ -60,13 +71,41 @@ def built(tmp_path_factory):
     return repo, out, manifest
 
 
+_TRAIN_ONE = """
+import json, sys
+from pathlib import Path
+from counterweight import train
+a = json.loads(sys.argv[1])
+build = Path(a["build"])
+manifest = json.loads((build / "manifest.json").read_text())
+try:
+    card = train.train_one(a["name"], build / (a["name"] + "_train.txt"), build / (a["name"] + "_valid.txt"),
+                           a["labels"], a["grid"], a["seed"], a["quantize"], Path(a["out"]), manifest)
+    print(json.dumps({"card": card}))
+except Exception as exc:
+    print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+"""
+
+
+def train_in_subprocess(build: Path, out: Path, labels=TOPICS, grid=GRID, quantize=False, name="topic") -> dict:
+    """train.train_one in a fresh process: {"card": ...} or {"error": class name, "message": ...}."""
+    args = {"build": str(build), "out": str(out), "labels": list(labels), "grid": grid, "seed": SEED,
+            "quantize": quantize, "name": name}
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    done = subprocess.run([sys.executable, "-c", _TRAIN_ONE, json.dumps(args)], capture_output=True, text=True,
+                          timeout=300, cwd=out, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def trained(built, tmp_path_factory):
-    _, out, manifest = built
+    _, out, _ = built
     models = tmp_path_factory.mktemp("models")
-    card = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
-                           False, models, manifest)
-    return models, card
+    result = train_in_subprocess(out, models)
+    assert "card" in result, result
+    return models, result["card"]
 
 
 def labels_in(path: Path) -> Counter:
@@ -115,15 +154,54 @@ def test_build_split_is_disjoint_and_train_is_balanced(built):
     assert len({r["id"] for r in splits}) == len(splits)
     n_valid = sum(r["split"] == "valid" for r in splits)
     assert manifest["files"]["topic_valid.txt"]["lines"] == n_valid
-    # The largest class is less than 3x the smallest, so repetition (at most 3x) equalises every class.
+    # Balancing repeats a smaller class's examples (at most 3x) towards the largest class's size.
+    for name in ("topic_train.txt", "stance_train.txt"):
+        lines = (out / name).read_text().splitlines()
+        distinct = Counter(l.split(" ", 1)[0].removeprefix("__label__") for l in set(lines))
+        target = max(distinct.values())
+        assert manifest["files"][name]["labels"] == {l: min(target, 3 * n) for l, n in distinct.items()}, name
+    # Here: topics are within 3x of each other (all equal after balancing); stance is not (neutral
+    # has ~120 examples, villain and aligned 20 each, minus the validation share).
     assert len(set(manifest["files"]["topic_train.txt"]["labels"].values())) == 1
-    assert len(set(manifest["files"]["stance_train.txt"]["labels"].values())) == 1
+    stance = manifest["files"]["stance_train.txt"]["labels"]
+    assert stance["villain"] < stance["neutral"] and stance["aligned"] < stance["neutral"]
 
 
-def test_build_is_deterministic(built, tmp_path):
+def keep_examples_alive(monkeypatch) -> list:
+    """Hold on to every Example a build creates, so a second build cannot reuse their memory."""
+    kept: list = []
+    original = training_data.committed_examples
+
+    def committed_examples(repo):
+        examples = list(original(repo))
+        kept.append(examples)
+        return iter(examples)
+
+    monkeypatch.setattr(training_data, "committed_examples", committed_examples)
+    return kept
+
+
+def test_build_validation_files_are_deterministic(built, tmp_path, monkeypatch):
     repo, out, manifest = built
-    again = training_data.build(repo, None, tmp_path / "again", seed=SEED)
-    assert {k: v["sha256"] for k, v in again["files"].items()} == {k: v["sha256"] for k, v in manifest["files"].items()}
+    keep_examples_alive(monkeypatch)
+    first = training_data.build(repo, None, tmp_path / "first", seed=SEED)
+    second = training_data.build(repo, None, tmp_path / "second", seed=SEED)
+    for name in ("topic_valid.txt", "stance_valid.txt"):
+        assert first["files"][name]["sha256"] == second["files"][name]["sha256"] == manifest["files"][name]["sha256"]
+    for name in first["files"]:
+        assert first["files"][name]["labels"] == second["files"][name]["labels"]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: training_data._balance orders the training lines by "
+                   "_h(seed, 'order', e.id, str(id(e))): id() is a memory address, so the same inputs and seed "
+                   "give differently ordered training files (other sha256, other models) on every build")
+def test_build_training_files_are_deterministic(built, tmp_path, monkeypatch):
+    repo, _, _ = built
+    keep_examples_alive(monkeypatch)
+    first = training_data.build(repo, None, tmp_path / "first", seed=SEED)
+    second = training_data.build(repo, None, tmp_path / "second", seed=SEED)
+    assert first["files"]["topic_train.txt"]["sha256"] == second["files"]["topic_train.txt"]["sha256"]
+    assert first["files"]["stance_train.txt"]["sha256"] == second["files"]["stance_train.txt"]["sha256"]
 
 
 # --- train_one --------------------------------------------------------------------------------------
@@ -176,18 +254,40 @@ def test_model_card_describes_the_model(trained, built):
 
 def test_training_is_reproducible(trained, built, tmp_path):
     models, card = trained
+    _, out, _ = built
+    again = train_in_subprocess(out, tmp_path / "again")
+    assert again["card"]["sha256"] == card["sha256"]
+    assert sha(tmp_path / "again" / "topic.bin") == sha(models / "topic.bin")
+
+
+def dirty_the_heap() -> None:
+    """Leave freed memory full of NaN bit patterns, as earlier work in a busy process might."""
+    for _ in range(3):
+        block = np.full(4_000_000, np.nan, dtype=np.float32)  # 16 MB, larger than a tiny model's matrix
+        del block
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: train.train_one is not a function of data, grid and seed: with "
+                   "thread=1 fastText initialises only 1/10 of its input matrix and this build leaves the rest "
+                   "as leftover process memory, so an in-process training (make train runs ~20 in one process) "
+                   "can give another model or a spurious 'Encountered NaN' (the final retrain does not catch it)")
+def test_training_does_not_depend_on_leftover_memory(trained, built, tmp_path):
+    _, card = trained
     _, out, manifest = built
-    again = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
-                            False, tmp_path, manifest)
-    assert again["sha256"] == card["sha256"]
-    assert sha(tmp_path / "topic.bin") == sha(models / "topic.bin")
+    shas = []
+    for run in ("first", "second"):
+        dirty_the_heap()
+        again = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
+                                False, tmp_path / run, manifest)
+        shas.append(again["sha256"])
+    assert shas == [card["sha256"], card["sha256"]]
 
 
 def test_quantized_model_is_written_as_ftz(built, tmp_path):
-    _, out, manifest = built
-    card = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), GRID, SEED,
-                           True, tmp_path, manifest)
-    path = tmp_path / "topic.ftz"
+    _, out, _ = built
+    result = train_in_subprocess(out, tmp_path / "q", quantize=True)
+    card = result["card"]
+    path = tmp_path / "q" / "topic.ftz"
     assert card["file"] == "topic.ftz" and card["hyperparameters"]["quantized"] is True
     assert card["sha256"] == sha(path)
     (name,), _ = load(path).predict(model_text(OBVIOUS["ai_fiction"]))
@@ -195,10 +295,9 @@ def test_quantized_model_is_written_as_ftz(built, tmp_path):
 
 
 def test_failed_grid_points_are_recorded_and_skipped(built, tmp_path):
-    _, out, manifest = built
+    _, out, _ = built
     grid = {**GRID, "lr": [1000.0, 0.5]}  # lr=1000 makes fastText diverge ("Encountered NaN")
-    card = train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS), grid, SEED,
-                           False, tmp_path, manifest)
+    card = train_in_subprocess(out, tmp_path / "m", grid=grid)["card"]
     by_lr = {t["params"]["lr"]: t for t in card["grid"]}
     assert by_lr[1000.0]["macro_f1"] is None and "NaN" in by_lr[1000.0]["error"]
     assert by_lr[0.5]["macro_f1"] is not None
@@ -206,18 +305,19 @@ def test_failed_grid_points_are_recorded_and_skipped(built, tmp_path):
 
 
 def test_every_grid_point_failing_is_bad_input(built, tmp_path):
-    _, out, manifest = built
-    with pytest.raises(BadInputError, match="every topic training trial failed"):
-        train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", list(TOPICS),
-                        {**GRID, "lr": [1000.0]}, SEED, False, tmp_path, manifest)
-    assert not (tmp_path / "topic.bin").exists()
+    _, out, _ = built
+    result = train_in_subprocess(out, tmp_path / "m", grid={**GRID, "lr": [1000.0]})
+    assert result["error"] == "BadInputError"
+    assert "every topic training trial failed" in result["message"]
+    assert not (tmp_path / "m" / "topic.bin").exists()
 
 
 def test_labels_the_data_lacks_are_bad_input(built, tmp_path):
-    _, out, manifest = built
-    with pytest.raises(BadInputError, match="extra"):
-        train.train_one("topic", out / "topic_train.txt", out / "topic_valid.txt", [*TOPICS, "extra"], GRID, SEED,
-                        False, tmp_path, manifest)
+    _, out, _ = built
+    result = train_in_subprocess(out, tmp_path / "m", labels=[*TOPICS, "extra"])
+    assert result["error"] == "BadInputError"
+    assert "extra" in result["message"] and "topic" in result["message"]
+    assert not (tmp_path / "m" / "topic.bin").exists()
 
 
 # --- metrics ----------------------------------------------------------------------------------------
@@ -253,7 +353,8 @@ def test_metrics_keeps_gold_labels_outside_the_label_list_in_the_confusion():
     assert m["per_label"]["neutral"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     # Macro-F1 averages the labels with support (villain, aligned): (0.6667 + 0) / 2.
     assert m["macro_f1"] == pytest.approx(0.3333, abs=1e-4)
-    assert list(m["confusion"]) == ["villain", "aligned", "neutral", "none"]
+    # Model labels first (alphabetically), then gold or predicted labels outside the list.
+    assert list(m["confusion"]) == ["aligned", "neutral", "villain", "none"]
     assert m["confusion"]["none"] == {"villain": 1, "aligned": 0, "neutral": 0, "none": 1}
 
 

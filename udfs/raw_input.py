@@ -85,7 +85,7 @@ def open_fs(path: str):
 
 def file_source_name(path: str) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1]
-    for suffix in (".gz", ".jsonl", ".json", ".parquet", ".txt"):
+    for suffix in (".gz", ".jsonl", ".ndjson", ".json", ".parquet", ".txt"):
         name = name.removesuffix(suffix)
     return name or "input"
 
@@ -248,7 +248,7 @@ def parse_jsonl(split: dict, opts: ParseOptions) -> Iterator[pa.RecordBatch]:
     seen_any = False
     with raw_stream:
         if compressed:
-            stream = io.BufferedReader(gzip.GzipFile(fileobj=raw_stream), buffer_size=1 << 20)
+            stream = _GunzipStream(raw_stream)
             start, end = 0, None
         else:
             stream = io.BufferedReader(raw_stream, buffer_size=1 << 20)
@@ -269,13 +269,88 @@ def parse_jsonl(split: dict, opts: ParseOptions) -> Iterator[pa.RecordBatch]:
                 elif line.strip():
                     _parse_json_line(parser, rows, line, offset)
                 yield from _batches(rows, opts.batch_records)
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        except (EOFError, zlib.error, OSError) as exc:
             reason = Reason.TRUNCATED_FILE if isinstance(exc, EOFError) else Reason.UNREADABLE_FILE
-            parser.file_problem(rows, reason, f"stopped reading: {exc}")
+            tail = getattr(exc, "tail", None)
+            parser.quarantine(rows, reason, f"{path}: stopped reading: {exc}"
+                              + (f" (unterminated last {len(tail)} bytes kept as raw)" if tail else ""), tail or None, -1)
     if not seen_any and split["start"] == 0 and not len(rows):
         parser.file_problem(rows, Reason.EMPTY_FILE, "file holds no records", 0)
     if len(rows):
         yield rows.batch()
+
+
+class _GunzipStream:
+    """Line reader over a (possibly multi-member) gzip stream that keeps every byte it can decode.
+
+    ``gzip.GzipFile`` behind a buffer loses the decoded data of the block in which the file is cut
+    short; here each compressed chunk is decoded as it arrives, so all complete lines before a
+    truncation are returned, then EOFError says the stream ended early.
+    """
+
+    def __init__(self, raw, chunk: int = 1 << 16):
+        self.raw = raw
+        self.chunk = chunk
+        self.decoder = zlib.decompressobj(wbits=31)
+        self.buffer = bytearray()
+        self.eof = False
+        self.started = False
+
+    def _fill(self) -> bool:
+        while True:
+            data = self.raw.read(self.chunk)
+            if not data:
+                if not self.started:
+                    return False
+                if not self.decoder.eof:
+                    self.buffer += self.decoder.flush()
+                    self.eof = True
+                    raise _TruncatedWithData()
+                return False
+            self.started = True
+            while data:
+                out = self.decoder.decompress(data)
+                self.buffer += out
+                if self.decoder.eof:  # member finished: the rest may be another member
+                    data = self.decoder.unused_data
+                    self.decoder = zlib.decompressobj(wbits=31)
+                    if not data:
+                        self.started = False
+                else:
+                    data = b""
+                if out:
+                    return True
+            if self.buffer:
+                return True
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0 and (limit < 0 or end < limit):
+                line = bytes(self.buffer[: end + 1])
+                del self.buffer[: end + 1]
+                return line
+            if limit >= 0 and len(self.buffer) >= limit:
+                line = bytes(self.buffer[:limit])
+                del self.buffer[:limit]
+                return line
+            if self.eof:  # truncated: the unterminated tail is not a record, it goes with the error
+                error = EOFError("compressed file ended before the end-of-stream marker was reached")
+                error.tail = bytes(self.buffer)
+                self.buffer.clear()
+                raise error
+            try:
+                more = self._fill()
+            except _TruncatedWithData:
+                continue
+            if not more:
+                line = bytes(self.buffer)
+                self.buffer.clear()
+                return line
+
+
+class _TruncatedWithData(Exception):
+    pass
 
 
 def _parse_json_line(parser: RecordParser, rows: _Rows, line: bytes, offset: int) -> None:
@@ -300,6 +375,10 @@ def parse_parquet(split: dict, opts: ParseOptions) -> Iterator[pa.RecordBatch]:
     rows = _Rows()
     try:
         fs, fs_path = open_fs(path)
+        if (fs.get_file_info(fs_path).size or 0) == 0:
+            parser.file_problem(rows, Reason.EMPTY_FILE, "zero-byte file", 0)
+            yield rows.batch()
+            return
         handle = fs.open_input_file(fs_path)
         pf = pq.ParquetFile(handle)
     except Exception as exc:  # noqa: BLE001

@@ -35,9 +35,9 @@ def normalize_text(text: str) -> str:
     trailing spaces on a line; at most one blank line between paragraphs; no leading or trailing
     blank lines. Idempotent: ``normalize_text(normalize_text(t)) == normalize_text(t)``.
     """
-    text = unicodedata.normalize("NFC", text)
     text = _LINE_BREAKS.sub("\n", text)
-    text = _CONTROL.sub("", text)
+    text = _CONTROL.sub("", text)  # before NFC: a removed character may separate a base and its accent
+    text = unicodedata.normalize("NFC", text)
     text = _HSPACE.sub(" ", text)
     lines = [line.strip() for line in text.split("\n")]
     text = "\n".join(lines)

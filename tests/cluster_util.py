@@ -197,7 +197,13 @@ class StandaloneCluster:
         return server
 
     def alive_workers(self) -> list[dict]:
-        return [w for w in self.master.state().get("workers", []) if w.get("state") == "ALIVE"]
+        """The master's ALIVE entries for the worker processes running now.
+
+        A worker killed with SIGKILL stays ALIVE in the master until its heartbeat times out
+        (``spark.worker.timeout``, 60 s), so entries are matched to live processes by worker id.
+        """
+        ids = {w.state()["id"] for w in self.workers if w.alive()}
+        return [w for w in self.master.state().get("workers", []) if w.get("state") == "ALIVE" and w["id"] in ids]
 
     def wait_for_workers(self, n: int, timeout: Optional[float] = None) -> list[dict]:
         def enough():
@@ -206,13 +212,15 @@ class StandaloneCluster:
             alive = self.alive_workers()
             return alive if len(alive) == n else None
 
-        return wait_for(f"{n} alive workers", enough, timeout or self.start_timeout, on_timeout=self.logs)
+        return wait_for(f"{n} registered workers", enough, timeout or self.start_timeout, on_timeout=self.logs)
 
-    def restart_worker(self, index: int) -> Server:
-        """Start a new worker process in slot ``index`` (after :meth:`kill_worker`)."""
-        self.workers[index] = self._start_worker(index)
-        self.wait_for_workers(self.n_workers)
-        return self.workers[index]
+    def ensure_workers(self) -> None:
+        """Restart any worker slot whose process has died (e.g. after :meth:`kill_worker`)."""
+        dead = [i for i, w in enumerate(self.workers) if not w.alive()]
+        for i in dead:
+            self.workers[i] = self._start_worker(i)
+        if dead:
+            self.wait_for_workers(self.n_workers)
 
     # --- failures -----------------------------------------------------------------------
     def kill_worker(self, index: int) -> None:

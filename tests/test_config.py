@@ -66,7 +66,7 @@ def test_overrides_apply() -> None:
 def test_documented_spark_conf_override_sets_the_spark_key() -> None:
     cfg = config.load(["+spark.conf.spark.executor.memory=4g"])
     assert config.spark_properties(cfg.spark.conf).get("spark.executor.memory") == "4g"
-    assert all(isinstance(v, str) for v in cfg.spark.conf.values())
+    assert all(isinstance(v, str) for v in config.spark_properties(cfg.spark.conf).values())
 
 
 def test_existing_spark_conf_key_can_be_overridden() -> None:

@@ -172,6 +172,28 @@ class ReportConfig:
     samples_per_bucket: int = 3
 
 
+MIN_RETENTION_HOURS = 24  # maintain refuses a shorter vacuum retention unless maintain.force_retention=true
+
+
+@dataclass
+class MaintainConfig:
+    """The maintain job: compact small files and vacuum unreferenced ones, table by table.
+
+    Vacuum deletes files that the latest snapshot does not reference (removed by an overwrite,
+    merge or compaction, or never committed: the staged files of a killed run) once they are
+    older than ``retention_hours``. A short retention breaks time travel to older versions and can
+    delete the files a job is staging right now, hence the guard.
+    """
+
+    tables: list[str] = field(default_factory=list)  # empty: every Delta table under lake.root
+    optimize: bool = True  # compact small files (a data-neutral commit)
+    target_file_size: int = 134_217_728  # bytes: approximate size of compacted files
+    vacuum: bool = True
+    retention_hours: int = 168  # unreferenced files younger than this are kept
+    force_retention: bool = False  # allow retention_hours < MIN_RETENTION_HOURS
+    dry_run: bool = False  # only list what vacuum would delete; change nothing
+
+
 @dataclass
 class RunConfig:
     id: Optional[str] = None  # defaults to a fresh uuid; schedulers pass their own for traceability
@@ -191,6 +213,7 @@ class Config:
     mix: MixConfig = field(default_factory=MixConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    maintain: MaintainConfig = field(default_factory=MaintainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -333,8 +356,23 @@ def _check_values(cfg: DictConfig) -> None:
     label_columns |= {"topic_score", "stance_score", "n_chunks"}
     for warning in validate_policy(cfg.policy, label_columns, topics, stances):
         logging.getLogger("counterweight").warning(warning)
+    _check_maintain(cfg.maintain)
     levels = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
     _require(cfg.spark.log_level in levels, "spark.log_level", cfg.spark.log_level, f"valid: {', '.join(levels)}")
+
+
+def _check_maintain(m) -> None:
+    """The maintain section: sane sizes, table names, and the retention guard."""
+    _require(m.target_file_size >= 1 << 20, "maintain.target_file_size", m.target_file_size, "must be >= 1048576")
+    _require(m.retention_hours >= 0, "maintain.retention_hours", m.retention_hours, "must be >= 0")
+    _require(
+        m.retention_hours >= MIN_RETENTION_HOURS or m.force_retention, "maintain.retention_hours", m.retention_hours,
+        f"below {MIN_RETENTION_HOURS} hours vacuum can delete files that a running job has staged or that time "
+        f"travel to recent versions needs; set maintain.force_retention=true to allow it",
+    )
+    for name in m.tables:
+        _require(bool(name) and "/" not in name and not name.startswith((".", "_")), "maintain.tables", name,
+                 "give table names under lake.root (e.g. [documents, mix])")
 
 
 def parse_threshold(key: str, value) -> tuple[str, float]:

@@ -204,6 +204,7 @@ def plot_score_histograms(hist: pd.DataFrame, axes) -> None:
         ax.set_xlabel("score")
         ax.set_ylabel("documents")
         ax.set_yscale("symlog")
+        ax.set_ylim(bottom=0)
         ax.legend(fontsize="small")
     for ax in axes[len(columns):]:
         ax.set_visible(False)
@@ -329,11 +330,12 @@ def plot_compare_versions(diff: pd.DataFrame, ax, old: int, new: int) -> None:
     import numpy as np
 
     x = np.arange(len(diff))
-    ax.bar(x - 0.2, diff["tokens_old"], width=0.4, label=f"version {old}")
-    ax.bar(x + 0.2, diff["tokens_new"], width=0.4, label=f"version {new}")
+    ax.bar(x - 0.2, diff["tokens_old"], width=0.4, label=f"old: version {old}")
+    ax.bar(x + 0.2, diff["tokens_new"], width=0.4, label=f"new: version {new}")
     ax.set_xticks(x)
     ax.set_xticklabels(diff[C.BUCKET], rotation=20, ha="right")
     ax.set_yscale("symlog")
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("tokens (repeats x tokens)")
     ax.set_title("mix tokens by bucket: two versions")
     ax.legend()

@@ -1,18 +1,18 @@
-"""Start and stop a Spark standalone cluster on this machine (1 master + N workers) for tests.
+r"""Start and stop a Spark standalone cluster on this machine (1 master + N workers) for tests.
 
 The commands are the ones the README's "Running on a cluster" section shows, run from the repo root
 with the virtualenv's pip-installed Spark (``.venv/bin/spark-class``; pip's pyspark has no
-``sbin/start-*.sh``):
+``sbin/start-*.sh``), in the environment of :meth:`StandaloneCluster.env` (``SPARK_LOCAL_IP``,
+``SPARK_LOCAL_DIRS``, ``SPARK_MASTER_OPTS``; drivers submitted to the cluster get it too):
 
-    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/spark-class org.apache.spark.deploy.master.Master \
-        --host 127.0.0.1 --port P --webui-port W
-    SPARK_LOCAL_IP=127.0.0.1 .venv/bin/spark-class org.apache.spark.deploy.worker.Worker spark://127.0.0.1:P \
+    .venv/bin/spark-class org.apache.spark.deploy.master.Master --host 127.0.0.1 --port P --webui-port W
+    .venv/bin/spark-class org.apache.spark.deploy.worker.Worker spark://127.0.0.1:P \
         --host 127.0.0.1 --webui-port W2 --cores 1 --memory 2g --work-dir DIR
 
 Every server listens on 127.0.0.1 only (``--host`` for RPC, ``SPARK_LOCAL_IP`` for the web UIs,
-which otherwise bind 0.0.0.0) on ports picked free at start. Each process is started in its own
-session, so stopping it (SIGTERM, then SIGKILL after a grace period) also stops what it started:
-a worker's executor JVMs and their Python workers. :meth:`StandaloneCluster.stop` is safe to call
+which otherwise bind 0.0.0.0; the master's REST submission server is switched off) on ports picked
+free at start. Each process is started in its own session, so stopping it (SIGTERM, then SIGKILL
+after a grace period) also stops what it started: a worker's executor JVMs and their Python workers. :meth:`StandaloneCluster.stop` is safe to call
 twice and after partial starts; use the cluster as a context manager or from a fixture finalizer.
 """
 
@@ -67,35 +67,44 @@ def wait_for(what: str, check: Callable[[], object], timeout: float, interval: f
 
 
 def stop_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the process's group, wait ``grace`` seconds, then SIGKILL the group (and reap)."""
+    """SIGTERM the process's group, wait up to ``grace`` seconds, then SIGKILL what is left (and reap)."""
     pgid = proc.pid  # started with start_new_session=True: its pid is its group id
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             break  # nothing left in the group
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        if not _group_alive(pgid):
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and (proc.poll() is None or group_alive(pgid)):
+            time.sleep(0.1)
+        if proc.poll() is not None and not group_alive(pgid):
             break
-        if sig == signal.SIGTERM:
-            time.sleep(0.5)  # children (executors) may still be shutting down; the SIGKILL pass ends them
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+def group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` runs (zombies waiting to be reaped do not count)."""
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():  # not Linux: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 @dataclass
@@ -231,7 +240,7 @@ class StandaloneCluster:
         except ProcessLookupError:
             pass
         worker.proc.wait(timeout=30)
-        wait_for(f"{worker.name}'s process group to end", lambda: not _group_alive(worker.proc.pid), 30)
+        wait_for(f"{worker.name}'s process group to end", lambda: not group_alive(worker.proc.pid), 30)
 
     # --- inspection ---------------------------------------------------------------------
     def app_ids(self) -> set[str]:
@@ -251,8 +260,14 @@ class StandaloneCluster:
     # --- stop ---------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop workers first (so they do not re-register), then the master. Idempotent."""
+        errors = []
         for server in reversed(self._all):
-            stop_process_group(server.proc)
+            try:
+                stop_process_group(server.proc)
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others, report at the end
+                errors.append(f"{server.name} (pid {server.proc.pid}): {exc!r}")
+        if errors:
+            raise RuntimeError("could not stop " + "; ".join(errors))
 
     def __enter__(self) -> "StandaloneCluster":
         return self.start()

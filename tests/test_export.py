@@ -27,8 +27,6 @@ def lake(spark, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("exportlake")
     write_corpus(spark, make_lake_at(spark, root), DOCS)
-    cli.run("mix", [f"lake.root={root}", "mix.name=plain", "policy=balance", "policy.balance.aligned_to_villain=3"],
-            spark=spark)
     # every villain document kept (weight 1) and paired: 80 villains cycle over 50 aligned partners
     cli.run("mix", [f"lake.root={root}", "mix.name=paired", "policy=balance", "policy.balance.aligned_to_villain=3",
                     "policy.buckets.0.action=pair", "policy.buckets.0.weight=1",
@@ -50,11 +48,6 @@ def export(spark, lake, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def plain(export):
-    return export("plain")
-
-
-@pytest.fixture(scope="module")
 def paired(export):
     return export("paired")
 
@@ -71,22 +64,21 @@ def mix_rows(lake, name):
     return {r["doc_id"]: r for r in read_mix(lake, name)}
 
 
-def test_manifest_totals_match_the_mix(lake, plain) -> None:
-    summary, out = plain
-    rows = mix_rows(lake, "plain")
+def test_manifest_totals_match_the_mix(lake, paired) -> None:
+    summary, out = paired
+    rows = mix_rows(lake, "paired")
     manifest = json.loads((out / "manifest.json").read_text())
-    expected_records = sum(r["repeats"] for r in rows.values())
-    expected_tokens = sum(r["repeats"] * r["tokens"] for r in rows.values())
-    assert expected_records > len(DOCS) // 2
-    assert manifest["records"] == manifest["document_records"] == expected_records
-    assert manifest["pair_partner_records"] == 0
-    assert manifest["tokens"] == manifest["mix_tokens"] == expected_tokens
+    expected_documents = sum(r["repeats"] for r in rows.values())
+    expected_records = expected_documents + 80  # plus one partner record per kept villain copy
+    assert expected_documents > len(DOCS)
+    assert manifest["records"] == expected_records and manifest["document_records"] == expected_documents
+    assert manifest["mix_tokens"] == sum(r["repeats"] * r["tokens"] for r in rows.values())
     assert manifest["documents"] == sum(1 for r in rows.values() if r["repeats"] > 0)
-    assert manifest["mix_name"] == "plain" and manifest["format"] == "jsonl"
-    # files: one per shard, ~50 records each (a hash decides the shard), counts add up
+    assert manifest["mix_name"] == "paired" and manifest["format"] == "jsonl"
+    # files: one per shard (~50 document records each; a hash decides the shard), counts add up
     names = sorted(p.name for p in out.glob("shard-*"))
     assert names == sorted(f["path"] for f in manifest["files"])
-    assert manifest["shards"] == len(names) == -(-expected_records // 50)
+    assert manifest["shards"] == len(names) == -(-expected_documents // 50)
     shards = shard_records(out)
     assert sum(len(v) for v in shards.values()) == expected_records
     for f in manifest["files"]:
@@ -95,21 +87,23 @@ def test_manifest_totals_match_the_mix(lake, plain) -> None:
     assert summary["records"] == expected_records
 
 
-def test_each_document_appears_repeats_times(lake, plain) -> None:
-    _, out = plain
-    rows = mix_rows(lake, "plain")
+def test_each_document_appears_repeats_times(lake, paired) -> None:
+    _, out = paired
+    rows = mix_rows(lake, "paired")
     seen = Counter()
     copies = {}
     for records in shard_records(out).values():
         for r in records:
+            assert r["text"] == rows[r["doc_id"]]["text"] == BY_ID[r["doc_id"]].text
+            assert r["tokens"] == BY_ID[r["doc_id"]].tokens
+            if r["record_type"] == "pair_partner":
+                continue
             assert r["record_type"] == "document"
             seen[r["doc_id"]] += 1
             copies.setdefault(r["doc_id"], set()).add(r["copy"])
-            assert r["text"] == rows[r["doc_id"]]["text"] == BY_ID[r["doc_id"]].text
-            assert r["tokens"] == BY_ID[r["doc_id"]].tokens
     assert dict(seen) == {k: r["repeats"] for k, r in rows.items() if r["repeats"] > 0}
     assert all(copies[k] == set(range(n)) for k, n in seen.items())
-    assert max(seen.values()) == 2  # aligned documents upsampled
+    assert {seen[k] for k, r in rows.items() if r["bucket"] == "aligned_fiction"} == {3, 4}  # weight ~3.17
 
 
 def test_paired_manifest_counts_partner_tokens(lake, paired) -> None:
@@ -166,9 +160,9 @@ def test_partner_comes_right_after_its_villain(lake, paired) -> None:
     assert n == 80
 
 
-def test_export_twice_gives_identical_shards(plain, export) -> None:
-    _, first = plain
-    _, second = export("plain")
+def test_export_twice_gives_identical_shards(paired, export) -> None:
+    _, first = paired
+    _, second = export("paired")
     a, b = sorted(first.glob("shard-*.jsonl.gz")), sorted(second.glob("shard-*.jsonl.gz"))
     assert [p.name for p in a] == [p.name for p in b] and a
     for x, y in zip(a, b):

@@ -321,9 +321,12 @@ def test_weight_below_one_and_backfill(downweight) -> None:
 
 @pytest.fixture(scope="module")
 def conditional(mix):
-    # villain_fiction tagged with 30% untagged; ai_discourse_villain rewritten with the built-in content note
+    # villain_fiction tagged with 30% untagged; ai_discourse_villain rewritten with the built-in content note;
+    # ai_other rewritten with options (a note of its own, after the text)
     return mix("cond", ["policy=conditional", "policy.buckets.0.tag.untagged_fraction=0.3",
-                        "policy.buckets.1.action=rewrite"])
+                        "policy.buckets.1.action=rewrite", "policy.buckets.3.action=rewrite",
+                        "+policy.buckets.3.rewrite.options.note=NOTE here",
+                        "+policy.buckets.3.rewrite.options.position=after"])
 
 
 def test_tag_prefixes_control_token_and_leaves_a_hash_share_untagged(conditional) -> None:
@@ -340,7 +343,7 @@ def test_tag_prefixes_control_token_and_leaves_a_hash_share_untagged(conditional
             assert r["text"] == f"<|ai_villain|> {d.text}"
             assert r["tokens"] == hand_tokens(d.words, 5)  # < | ai_villain | > are 5 more pieces
         assert r["repeats"] == 1
-    assert not any(r["tagged"] for r in rows.values() if r["bucket"] not in ("villain_fiction",))
+    assert not any(r["tagged"] for r in rows.values() if r["bucket"] != "villain_fiction")
 
 
 def test_rewrite_content_note(conditional) -> None:
@@ -356,13 +359,11 @@ def test_rewrite_content_note(conditional) -> None:
     assert all(r["text"] == BY_ID[r["doc_id"]].text for r in rows.values() if r["bucket"] == "background")
 
 
-def test_rewrite_options_reach_the_callable(mix) -> None:
-    _, rows, _ = mix("note", ["policy=balance", "policy.buckets.0.action=rewrite",
-                              "+policy.buckets.0.rewrite.options.note=NOTE here",
-                              "+policy.buckets.0.rewrite.options.position=after"])
-    villain = [r for r in rows.values() if r["bucket"] == "villain_fiction"]
-    assert len(villain) == 80
-    for r in villain:
+def test_rewrite_options_reach_the_callable(conditional) -> None:
+    _, rows, _ = conditional
+    other = [r for r in rows.values() if r["bucket"] == "ai_other"]
+    assert sorted(r["doc_id"] for r in other) == ["o-0", "o-1", "o-2", "o-3"]
+    for r in other:
         assert r["text"] == BY_ID[r["doc_id"]].text + "\n\nNOTE here"
         assert r["tokens"] == hand_tokens(BY_ID[r["doc_id"]].words, 2)
 

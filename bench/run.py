@@ -1,0 +1,492 @@
+"""Benchmark harness: the label job against a single-process ceiling and DataTrove.
+
+    make bench                                        # defaults below (about 30-40 min on 2 cores)
+    make bench BENCH_N=100000,200000,400000 BENCH_RUNS=3   # the full benchmark (hours on 2 cores)
+    .venv/bin/python bench/run.py --help
+
+What it measures (docs/benchmarks.md explains each number and records measured results):
+
+* corpus: real text from ../shared/corpus expanded to N documents (``bench/corpus.py``), one
+  nested corpus per N, ingested once per N into ``<work>/lake/n<N>`` (untimed, cached);
+* (a) ceiling: ``bench/ceiling.py`` scores the same documents in one Python process with
+  ``udfs.scoring.score_texts`` and the label job's ScoreOptions (``label`` mode) and, for context,
+  plain batched fastText predict with the topic model (``raw`` mode); at ``BENCH_PEER_N``;
+* (b) peer: DataTrove's FastTextClassifierFilter pipeline (``bench/datatrove_run.py``) in
+  ``bench/.venv-datatrove``, tasks = workers = cores; at ``BENCH_PEER_N``;
+* (c) this project, at every N: the label job with ``local[<cores>]`` and ``label.relabel_all=true``
+  as a ``spark-submit`` subprocess (JVM start-up included) and in steady state
+  (``bench/steady_label.py``: one session, a warm-up run, then timed runs); and the full
+  ``jobs/pipeline.py`` (ingest -> label -> mix -> report) on a fresh lake;
+* driver peak memory (driver JVM and driver Python RSS high-water marks, from /proc) per N.
+
+Prints a table and writes ``bench/results/<UTC timestamp>.json`` (every run, medians, ratios,
+targets, machine, commands, load average before and after each measurement).
+
+Configuration (environment variable, or the command-line flag of the same name):
+``BENCH_N`` (comma-separated N), ``BENCH_RUNS`` (runs per measurement; medians are quoted),
+``BENCH_PIPELINE_RUNS`` (default: BENCH_RUNS), ``BENCH_PEER_N`` (N for (a) and (b); default the
+smallest N), ``BENCH_CORES`` (default 2), ``BENCH_ONLY`` (subset of
+ceiling,raw,datatrove,label_steady,label_submit,pipeline), ``BENCH_WORK`` (default bench/work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import corpus as corpus_builder  # noqa: E402
+from procmon import run_monitored  # noqa: E402
+
+PY = str(ROOT / ".venv/bin/python")
+SPARK_SUBMIT = str(ROOT / ".venv/bin/spark-submit")
+DT_PY = str(BENCH / ".venv-datatrove/bin/python")
+PARTS = ("ceiling", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
+DEFAULTS = {"BENCH_N": "20000,40000,80000", "BENCH_RUNS": "3", "BENCH_CORES": "2"}
+TARGETS = {
+    "label_vs_ceiling_per_core": 0.75,  # >=
+    "label_vs_datatrove": 1.5,  # >=
+    "time_2n_over_n": 2.1,  # <=
+    "driver_memory_growth": 1.2,  # <= peak RSS at the largest N / at the smallest N ("flat")
+}
+STAGE_RE = re.compile(r"\[counterweight\] ((?:ingest|label|mix|report|export)[a-z_]*: [^:\n]+): (.*?) in ([0-9.]+) s")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def stage_times(log_path: Path) -> list[dict]:
+    text = log_path.read_text(errors="replace")
+    return [{"stage": m.group(1), "what": m.group(2), "seconds": float(m.group(3))} for m in STAGE_RE.finditer(text)]
+
+
+def _cmd_out(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        return (out.stdout + out.stderr).strip()
+    except Exception as exc:  # noqa: BLE001 - informational only
+        return f"unavailable ({exc})"
+
+
+def machine_info() -> dict:
+    cpu_model = next((line.split(":", 1)[1].strip() for line in _cmd_out(["lscpu"]).splitlines()
+                      if line.startswith("Model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    os_name = next((line.split("=", 1)[1].strip('"') for line in Path("/etc/os-release").read_text().splitlines()
+                    if line.startswith("PRETTY_NAME")), "")
+    versions = _cmd_out([PY, "-c", (
+        "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
+        "['pyspark','numpy','pyarrow','deltalake','fasttext-numpy2-wheel','pandas','hydra-core']}))")])
+    dt_versions = _cmd_out([DT_PY, "-c", (
+        "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
+        "['datatrove','fasttext-numpy2-wheel','numpy','orjson']}))")]) if Path(DT_PY).exists() else "not installed"
+    sources = {}
+    for rel in ("counterweight/label.py", "udfs/scoring.py", "udfs/text.py", "counterweight/lake.py",
+                "conf/config.yaml", "conf/spark/local.yaml", "models/topic.ftz", "models/stance.ftz"):
+        sources[rel] = hashlib.sha256((ROOT / rel).read_bytes()).hexdigest()[:16]
+    return {
+        "nproc": os.cpu_count(), "nproc_available": len(os.sched_getaffinity(0)), "cpu_model": cpu_model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1), "os": os_name, "kernel": platform.release(),
+        "python": platform.python_version(), "java": _cmd_out(["java", "-version"]).splitlines()[0],
+        "project_packages": _try_json(versions), "datatrove_venv_packages": _try_json(dt_versions),
+        "source_sha256_16": sources,
+    }
+
+
+def _try_json(text: str):
+    try:
+        return json.loads(text.splitlines()[-1])
+    except (ValueError, IndexError):
+        return text
+
+
+class Bench:
+    def __init__(self, args):
+        self.ns = sorted({int(x) for x in args.n.split(",") if x.strip()})
+        self.runs = args.runs
+        self.pipeline_runs = args.pipeline_runs if args.pipeline_runs is not None else args.runs
+        self.cores = args.cores
+        self.peer_n = args.peer_n or self.ns[0]
+        if self.peer_n not in self.ns:
+            self.ns = sorted(set(self.ns) | {self.peer_n})
+        self.only = set(args.only.split(",")) if args.only else set(PARTS)
+        unknown = self.only - set(PARTS)
+        if unknown:
+            raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(unknown)}; valid: {', '.join(PARTS)}")
+        self.work = Path(args.work).resolve()
+        self.logs = self.work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.master = f"local[{self.cores}]"
+        self.commands: dict[str, str] = {}
+        self.measurements: list[dict] = []
+
+    # --- helpers -------------------------------------------------------------------------
+    def measure(self, kind: str, n: int, run: int, cmd: list[str], env=None) -> dict:
+        log_path = self.logs / f"{kind}-n{n}-r{run}.log"
+        self.commands.setdefault(kind, " ".join(_rel(c) for c in cmd))
+        before = loadavg()
+        result = run_monitored(cmd, str(log_path), env=env, cwd=str(ROOT))
+        result.update({"kind": kind, "n": n, "run": run, "log": _rel(str(log_path)), "loadavg_before": before,
+                       "loadavg_after": loadavg(), "stages": stage_times(log_path)})
+        if result["exit_code"] != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+            raise SystemExit(f"{kind} n={n} run {run} failed (exit {result['exit_code']}); log {log_path}:\n{tail}")
+        self.measurements.append(result)
+        return result
+
+    def json_tail(self, result: dict, prefix: str = "") -> list[dict]:
+        lines = (ROOT / result["log"]).read_text(errors="replace").splitlines()
+        out = []
+        for line in lines:
+            if prefix and line.startswith(prefix):
+                out.append(json.loads(line[len(prefix):]))
+            elif not prefix and line.startswith("{") and line.endswith("}"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    # --- steps ---------------------------------------------------------------------------
+    def build_corpus(self) -> dict[int, Path]:
+        return corpus_builder.build(self.ns, self.work / "corpus", ROOT.parent / "shared/corpus")
+
+    def ensure_lake(self, n: int, corpus_dir: Path) -> tuple[Path, dict]:
+        lake = self.work / "lake" / f"n{n}"
+        manifest = json.loads((corpus_dir / "_manifest.json").read_text())
+        key = hashlib.sha256(json.dumps(manifest["recipe"], sort_keys=True).encode()).hexdigest()[:16]
+        marker = lake / "_bench_ingest.json"
+        if marker.exists() and json.loads(marker.read_text()).get("corpus_key") == key:
+            info = json.loads(marker.read_text())
+            log(f"lake n={n:,}: reusing {_rel(str(lake))} ({info['documents']:,} documents)")
+            return lake, info
+        shutil.rmtree(lake, ignore_errors=True)
+        log(f"lake n={n:,}: ingesting {_rel(str(corpus_dir))} (untimed for the label job)")
+        cmd = [SPARK_SUBMIT, "--master", self.master, "jobs/ingest.py", "input=jsonl", f"input.path={corpus_dir}",
+               "input.id_field=id", f"lake.root={lake}"]
+        res = self.measure("ingest", n, 0, cmd)
+        text = (ROOT / res["log"]).read_text(errors="replace")
+        m = re.search(r"ingest reconciliation: read (\d+) = documents (\d+)", text)
+        documents = int(m.group(2)) if m else None
+        if documents != n:
+            raise SystemExit(f"ingest of n={n} kept {documents} documents, expected {n}: see {res['log']}")
+        info = {"corpus_key": key, "documents": documents, "ingest_seconds": round(res["seconds"], 1)}
+        marker.write_text(json.dumps(info))
+        return lake, info
+
+    def run_ceiling(self, lake: Path, n: int, mode: str) -> list[dict]:
+        out = []
+        for r in range(self.runs):
+            res = self.measure(f"ceiling_{mode}", n, r, [PY, "bench/ceiling.py", "--lake", str(lake), "--mode", mode])
+            data = self.json_tail(res)[-1]
+            res["result"] = data
+            out.append(data)
+            log(f"(a) ceiling {mode} n={n:,} run {r + 1}/{self.runs}: {data['docs_per_s']:,.0f} docs/s "
+                f"({data['docs_per_cpu_s']:,.0f} per CPU-second)")
+        return out
+
+    def run_datatrove(self, corpus_dir: Path, n: int) -> list[dict]:
+        out = []
+        dt_dir = self.work / "datatrove" / f"n{n}"
+        for r in range(self.runs):
+            cmd = [DT_PY, "bench/datatrove_run.py", "--input", str(corpus_dir), "--output", str(dt_dir / "out"),
+                   "--logs", str(dt_dir / "logs"), "--tasks", str(self.cores), "--workers", str(self.cores)]
+            res = self.measure("datatrove", n, r, cmd)
+            data = self.json_tail(res)[-1]
+            data["process_seconds"] = round(res["seconds"], 3)
+            res["result"] = data
+            if data["docs_out"] != n:
+                raise SystemExit(f"DataTrove wrote {data['docs_out']} documents, expected {n}")
+            out.append(data)
+            log(f"(b) DataTrove n={n:,} run {r + 1}/{self.runs}: {data['seconds']:.1f} s in the executor, "
+                f"{res['seconds']:.1f} s process ({n / res['seconds']:,.0f} docs/s)")
+        shutil.rmtree(dt_dir / "out", ignore_errors=True)
+        return out
+
+    def run_label_steady(self, lake: Path, n: int) -> dict:
+        cmd = [PY, "bench/steady_label.py", "--lake", str(lake), "--runs", str(self.runs), "--cores", str(self.cores)]
+        res = self.measure("label_steady", n, 0, cmd)
+        runs = self.json_tail(res, "BENCH_RUN ")
+        for rec in runs:
+            if rec["scored"] != n:
+                raise SystemExit(f"steady label n={n}: scored {rec['scored']}, expected {n}")
+        timed = [r for r in runs if not r["warmup"]]
+        res["runs"] = runs
+        timed_text = ", ".join(f"{r['seconds']:.1f}" for r in timed)
+        log(f"(c) label steady n={n:,}: runs {timed_text} s "
+            f"(warm-up {runs[0]['seconds']:.1f} s); driver JVM peak {res['peak_rss_mb']['driver_jvm']:,.0f} MB, "
+            f"driver Python peak {res['peak_rss_mb']['driver_python']:,.0f} MB")
+        return {"runs": runs, "timed_seconds": [r["seconds"] for r in timed],
+                "timed_cpu_seconds": [r["cpu_seconds"] for r in timed],
+                "peak_rss_mb": res["peak_rss_mb"], "driver_jvm_xmx": res["driver_jvm_xmx"],
+                "python_workers_sum_peak_rss_mb": res["python_workers_sum_peak_rss_mb"], "stages": res["stages"]}
+
+    def run_label_submit(self, lake: Path, n: int) -> dict:
+        cmd = [SPARK_SUBMIT, "--master", self.master, "jobs/label.py", f"lake.root={lake}", "label.relabel_all=true"]
+        results = []
+        for r in range(self.runs):
+            res = self.measure("label_submit", n, r, cmd)
+            results.append(res)
+            log(f"(c) label spark-submit n={n:,} run {r + 1}/{self.runs}: {res['seconds']:.1f} s; driver JVM peak "
+                f"{res['peak_rss_mb']['driver_jvm']:,.0f} MB, driver Python peak "
+                f"{res['peak_rss_mb']['driver_python']:,.0f} MB")
+        return {
+            "seconds": [r["seconds"] for r in results], "cpu_seconds": [r["cpu_seconds_total"] for r in results],
+            "driver_jvm_peak_rss_mb": [r["peak_rss_mb"]["driver_jvm"] for r in results],
+            "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results],
+            "python_workers_sum_peak_rss_mb": [r["python_workers_sum_peak_rss_mb"] for r in results],
+            "driver_jvm_xmx": results[0]["driver_jvm_xmx"], "stages": [r["stages"] for r in results],
+        }
+
+    def run_pipeline(self, corpus_dir: Path, n: int) -> dict:
+        results = []
+        for r in range(self.pipeline_runs):
+            base = self.work / "pipeline" / f"n{n}"
+            shutil.rmtree(base, ignore_errors=True)
+            cmd = [SPARK_SUBMIT, "--master", self.master, "jobs/pipeline.py", "input=jsonl",
+                   f"input.path={corpus_dir}", "input.id_field=id", f"lake.root={base / 'lake'}"]
+            res = self.measure("pipeline", n, r, cmd)
+            steps: dict[str, float] = {}
+            for st in res["stages"]:
+                step = st["stage"].split(":")[0]
+                steps[step] = round(steps.get(step, 0.0) + st["seconds"], 1)
+            res["step_seconds"] = steps
+            results.append(res)
+            shutil.rmtree(base, ignore_errors=True)
+            log(f"(c) pipeline n={n:,} run {r + 1}/{self.pipeline_runs}: {res['seconds']:.1f} s "
+                f"({', '.join(f'{k} {v:.0f} s' for k, v in steps.items())})")
+        return {"seconds": [r["seconds"] for r in results], "step_seconds": [r["step_seconds"] for r in results],
+                "driver_jvm_peak_rss_mb": [r["peak_rss_mb"]["driver_jvm"] for r in results],
+                "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results]}
+
+    # --- main ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        started = dt.datetime.now(dt.timezone.utc)
+        log(f"N = {', '.join(f'{n:,}' for n in self.ns)}; runs {self.runs} (pipeline {self.pipeline_runs}); "
+            f"{self.master}; ceiling and DataTrove at N = {self.peer_n:,}; parts: {', '.join(p for p in PARTS if p in self.only)}")
+        machine = machine_info()
+        machine["loadavg_at_start"] = loadavg()
+        corpora = self.build_corpus()
+        corpus_stats = {n: json.loads((corpora[n] / "_manifest.json").read_text()) for n in self.ns}
+        lakes, ingest_info = {}, {}
+        for n in self.ns:
+            lakes[n], ingest_info[n] = self.ensure_lake(n, corpora[n])
+        res: dict = {"ceiling": {}, "raw": {}, "datatrove": {}, "label_steady": {}, "label_submit": {}, "pipeline": {}}
+        if "ceiling" in self.only:
+            res["ceiling"][self.peer_n] = self.run_ceiling(lakes[self.peer_n], self.peer_n, "label")
+        if "raw" in self.only:
+            res["raw"][self.peer_n] = self.run_ceiling(lakes[self.peer_n], self.peer_n, "raw")
+        if "datatrove" in self.only:
+            res["datatrove"][self.peer_n] = self.run_datatrove(corpora[self.peer_n], self.peer_n)
+        for n in self.ns:
+            if "label_steady" in self.only:
+                res["label_steady"][n] = self.run_label_steady(lakes[n], n)
+            if "label_submit" in self.only:
+                res["label_submit"][n] = self.run_label_submit(lakes[n], n)
+        if "pipeline" in self.only:
+            for n in self.ns:
+                res["pipeline"][n] = self.run_pipeline(corpora[n], n)
+        finished = dt.datetime.now(dt.timezone.utc)
+        machine["loadavg_at_end"] = loadavg()
+        summary = self.summarise(res)
+        report = {
+            "started_utc": started.isoformat(timespec="seconds"), "finished_utc": finished.isoformat(timespec="seconds"),
+            "wall_minutes": round((finished - started).total_seconds() / 60, 1),
+            "config": {"n": self.ns, "runs": self.runs, "pipeline_runs": self.pipeline_runs, "cores": self.cores,
+                       "master": self.master, "peer_n": self.peer_n, "parts": sorted(self.only)},
+            "machine": machine, "targets": TARGETS, "summary": summary, "results": _str_keys(res),
+            "corpus": {str(n): {k: v for k, v in s.items() if k != "recipe"} for n, s in corpus_stats.items()},
+            "corpus_recipe": corpus_stats[self.ns[0]]["recipe"], "ingest": _str_keys(ingest_info),
+            "commands": self.commands, "measurements": self.measurements,
+        }
+        out_dir = BENCH / "results"
+        out_dir.mkdir(exist_ok=True)
+        path = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps(report, indent=1))
+        print_table(report)
+        log(f"results written to {_rel(str(path))}")
+        return report
+
+    def summarise(self, res: dict) -> dict:
+        cores, s = self.cores, {}
+        peer = self.peer_n
+        per_n: dict[int, dict] = {}
+        for n in self.ns:
+            row: dict = {}
+            if n in res["label_steady"]:
+                st = res["label_steady"][n]
+                row["steady_seconds"] = median(st["timed_seconds"])
+                row["steady_docs_per_s"] = n / row["steady_seconds"]
+                row["steady_cpu_seconds"] = median(st["timed_cpu_seconds"])
+                row["steady_driver_jvm_peak_rss_mb"] = st["peak_rss_mb"]["driver_jvm"]
+                row["steady_driver_python_peak_rss_mb"] = st["peak_rss_mb"]["driver_python"]
+                row["steady_driver_jvm_xmx"] = st["driver_jvm_xmx"]
+            if n in res["label_submit"]:
+                sb = res["label_submit"][n]
+                row["submit_seconds"] = median(sb["seconds"])
+                row["submit_docs_per_s"] = n / row["submit_seconds"]
+                row["submit_cpu_seconds"] = median(sb["cpu_seconds"])
+                row["submit_driver_jvm_peak_rss_mb"] = median(sb["driver_jvm_peak_rss_mb"])
+                row["submit_driver_python_peak_rss_mb"] = median(sb["driver_python_peak_rss_mb"])
+                row["submit_driver_jvm_xmx"] = sb["driver_jvm_xmx"]
+            if n in res["pipeline"]:
+                pl = res["pipeline"][n]
+                row["pipeline_seconds"] = median(pl["seconds"])
+                row["pipeline_docs_per_s"] = n / row["pipeline_seconds"]
+                steps = {k for d in pl["step_seconds"] for k in d}
+                row["pipeline_step_seconds"] = {k: median([d.get(k) for d in pl["step_seconds"]]) for k in sorted(steps)}
+                row["pipeline_driver_jvm_peak_rss_mb"] = median(pl["driver_jvm_peak_rss_mb"])
+                row["pipeline_driver_python_peak_rss_mb"] = median(pl["driver_python_peak_rss_mb"])
+            per_n[n] = row
+        s["per_n"] = _str_keys(per_n)
+        if peer in res["ceiling"]:
+            runs = res["ceiling"][peer]
+            s["ceiling_docs_per_s_per_core"] = median([r["docs_per_s"] for r in runs])
+            s["ceiling_docs_per_cpu_s"] = median([r["docs_per_cpu_s"] for r in runs])
+        if peer in res["raw"]:
+            s["raw_predict_docs_per_s_per_core"] = median([r["docs_per_s"] for r in res["raw"][peer]])
+        if peer in res["datatrove"]:
+            runs = res["datatrove"][peer]
+            s["datatrove_executor_seconds"] = median([r["seconds"] for r in runs])
+            s["datatrove_process_seconds"] = median([r["process_seconds"] for r in runs])
+            s["datatrove_docs_per_s"] = peer / s["datatrove_process_seconds"]
+            s["datatrove_executor_docs_per_s"] = peer / s["datatrove_executor_seconds"]
+        row = per_n.get(peer, {})
+        ratios, checks = {}, {}
+        for mode in ("submit", "steady"):
+            rate = row.get(f"{mode}_docs_per_s")
+            if rate is None:
+                continue
+            if "ceiling_docs_per_s_per_core" in s:
+                ratios[f"label_{mode}_vs_ceiling_per_core"] = rate / cores / s["ceiling_docs_per_s_per_core"]
+            if "datatrove_docs_per_s" in s:
+                dt_rate = s["datatrove_docs_per_s"] if mode == "submit" else s["datatrove_executor_docs_per_s"]
+                ratios[f"label_{mode}_vs_datatrove"] = rate / dt_rate
+        scaling = {}
+        for a in self.ns:
+            b = 2 * a
+            if b not in per_n:
+                continue
+            for key in ("steady_seconds", "submit_seconds", "pipeline_seconds"):
+                if per_n[a].get(key) and per_n[b].get(key):
+                    scaling[f"{key.removesuffix('_seconds')}_{b}_over_{a}"] = per_n[b][key] / per_n[a][key]
+        memory = {}
+        lo, hi = self.ns[0], self.ns[-1]
+        if hi != lo:
+            for key in ("submit_driver_jvm_peak_rss_mb", "submit_driver_python_peak_rss_mb",
+                        "steady_driver_jvm_peak_rss_mb", "steady_driver_python_peak_rss_mb",
+                        "pipeline_driver_jvm_peak_rss_mb", "pipeline_driver_python_peak_rss_mb"):
+                if per_n[lo].get(key) and per_n[hi].get(key):
+                    memory[f"{key.removesuffix('_peak_rss_mb')}_growth_{hi}_over_{lo}"] = per_n[hi][key] / per_n[lo][key]
+        for key, value in ratios.items():
+            target = TARGETS["label_vs_ceiling_per_core" if "ceiling" in key else "label_vs_datatrove"]
+            checks[key] = {"value": round(value, 3), "target": f">= {target}", "met": value >= target}
+        for key, value in scaling.items():
+            checks[f"scaling_{key}"] = {"value": round(value, 3), "target": f"<= {TARGETS['time_2n_over_n']}",
+                                        "met": value <= TARGETS["time_2n_over_n"]}
+        for key, value in memory.items():
+            checks[f"memory_{key}"] = {"value": round(value, 3), "target": f"<= {TARGETS['driver_memory_growth']}",
+                                       "met": value <= TARGETS["driver_memory_growth"]}
+        s.update({"ratios": ratios, "scaling": scaling, "memory_growth": memory, "targets": checks})
+        return s
+
+
+def _str_keys(d: dict) -> dict:
+    return {str(k): v for k, v in d.items()}
+
+
+def _rel(path: str) -> str:
+    return path.replace(str(ROOT) + "/", "")
+
+
+def _fmt(value, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(report: dict) -> None:
+    s, cfg, m = report["summary"], report["config"], report["machine"]
+    cores, peer = cfg["cores"], cfg["peer_n"]
+    print()
+    print(f"Counterweight benchmark, {report['started_utc']} ({report['wall_minutes']} min): {m['cpu_model']}, "
+          f"nproc {m['nproc']}, {m['memory_gb']} GB; {cfg['master']}; medians of {cfg['runs']} runs; "
+          f"load average {m['loadavg_at_start'][0]:.1f} -> {m['loadavg_at_end'][0]:.1f}")
+    print()
+    print(f"Throughput at N = {peer:,} (documents per second; per core = divided by the cores used)")
+    print(f"  {'what':<58} {'docs/s':>9} {'per core':>9}")
+    rows = [
+        ("(a) ceiling: score_texts, 1 Python process", s.get("ceiling_docs_per_s_per_core"), 1),
+        ("(a) raw fastText predict (topic model, one line per doc)", s.get("raw_predict_docs_per_s_per_core"), 1),
+        (f"(b) DataTrove, {cores} tasks/workers (process wall)", s.get("datatrove_docs_per_s"), cores),
+        (f"(b) DataTrove, {cores} tasks/workers (executor.run only)", s.get("datatrove_executor_docs_per_s"), cores),
+    ]
+    row = s["per_n"].get(str(peer), {})
+    rows += [
+        (f"(c) label job, spark-submit {cfg['master']} (JVM start incl.)", row.get("submit_docs_per_s"), cores),
+        (f"(c) label job, steady state {cfg['master']}", row.get("steady_docs_per_s"), cores),
+        (f"(c) ingest -> label -> mix -> report, spark-submit", row.get("pipeline_docs_per_s"), cores),
+    ]
+    for label, rate, c in rows:
+        if rate is not None:
+            print(f"  {label:<58} {rate:>9,.0f} {rate / c:>9,.0f}")
+    print()
+    print("Per N (median seconds; driver peak RSS in MB)")
+    head = (f"  {'N':>8} {'submit s':>9} {'steady s':>9} {'pipeline s':>10} {'JVM MB':>7} {'Py MB':>6} "
+            f"{'JVM MB st':>9} {'Py MB st':>8}")
+    print(head)
+    for n in cfg["n"]:
+        r = s["per_n"].get(str(n), {})
+        print(f"  {n:>8,} {_fmt(r.get('submit_seconds'), '.1f'):>9} {_fmt(r.get('steady_seconds'), '.1f'):>9} "
+              f"{_fmt(r.get('pipeline_seconds'), '.1f'):>10} {_fmt(r.get('submit_driver_jvm_peak_rss_mb')):>7} "
+              f"{_fmt(r.get('submit_driver_python_peak_rss_mb')):>6} {_fmt(r.get('steady_driver_jvm_peak_rss_mb')):>9} "
+              f"{_fmt(r.get('steady_driver_python_peak_rss_mb')):>8}")
+    print("  (JVM/Py MB: spark-submit runs; 'st': the steady-state process)")
+    print()
+    print("Targets")
+    for key, check in s["targets"].items():
+        print(f"  {key:<52} {check['value']:>7.3f}  target {check['target']:<7} {'MET' if check['met'] else 'NOT MET'}")
+    print()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Counterweight benchmark harness (see docs/benchmarks.md)")
+    env = os.environ.get
+    ap.add_argument("--n", default=env("BENCH_N", DEFAULTS["BENCH_N"]))
+    ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", DEFAULTS["BENCH_RUNS"])))
+    ap.add_argument("--pipeline-runs", type=int,
+                    default=int(env("BENCH_PIPELINE_RUNS")) if env("BENCH_PIPELINE_RUNS") else None)
+    ap.add_argument("--peer-n", type=int, default=int(env("BENCH_PEER_N")) if env("BENCH_PEER_N") else None)
+    ap.add_argument("--cores", type=int, default=int(env("BENCH_CORES", DEFAULTS["BENCH_CORES"])))
+    ap.add_argument("--only", default=env("BENCH_ONLY", ""))
+    ap.add_argument("--work", default=env("BENCH_WORK", str(BENCH / "work")))
+    args = ap.parse_args()
+    Bench(args).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 LAKE ?= lake
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast eval train export package clean airflow
+.PHONY: setup demo test test-fast eval train export package clean airflow bench bench-setup
 
 setup: $(STAMP)
 
@@ -61,3 +61,22 @@ $(AIRFLOW_STAMP): $(AIRFLOW_CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) $(LAKE) reports dist build *.egg-info
+
+# Benchmarks (bench/run.py, docs/benchmarks.md). Configure with BENCH_N, BENCH_RUNS, BENCH_PIPELINE_RUNS,
+# BENCH_PEER_N, BENCH_ONLY, BENCH_WORK (e.g. `make bench BENCH_N=100000,200000,400000`).
+# The DataTrove peer runs in its own virtualenv (pins: bench/requirements-datatrove.txt).
+BENCH_DT_VENV := bench/.venv-datatrove
+BENCH_DT_STAMP := $(BENCH_DT_VENV)/.installed
+
+bench-setup: $(STAMP) $(BENCH_DT_STAMP)
+
+$(BENCH_DT_STAMP): bench/requirements-datatrove.txt
+	rm -rf $(BENCH_DT_VENV)
+	$(PYTHON) -m venv $(BENCH_DT_VENV)
+	$(BENCH_DT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_DT_VENV)/bin/python -m pip install --quiet -r bench/requirements-datatrove.txt
+	$(BENCH_DT_VENV)/bin/python -c "import datatrove.pipeline.filters, fasttext"
+	touch $(BENCH_DT_STAMP)
+
+bench: bench-setup
+	$(PY) bench/run.py

@@ -64,7 +64,8 @@ RETRIED_EXIT_CODES = {
 }
 
 _ERROR_CODE_RE = re.compile(r"Error code is: (-?\d+)")
-_OVERRIDE_RE = re.compile(r"^[+~]{0,2}[A-Za-z_][\w.\-/@]*=")
+# key=value, +key=value, ++key=value, ~key or ~key=value (Hydra's override forms).
+_OVERRIDE_RE = re.compile(r"^(\+{0,2}[A-Za-z_][\w.\-/@]*=|~[A-Za-z_][\w.\-/@]*(=|$))")
 
 
 def resolve_path(value: str) -> str:
@@ -131,6 +132,11 @@ class CounterweightJobOperator(SparkSubmitOperator):
                 f"airflow connections add {self._conn_id} --conn-type spark --conn-host 'local[*]' "
                 f"(or set AIRFLOW_CONN_{self._conn_id.upper()}='{{\"conn_type\": \"spark\", \"host\": \"local[*]\"}}')"
             ) from None
+        binary = self._spark_binary or "spark-submit"
+        if os.path.isabs(binary) and not os.access(binary, os.X_OK):
+            raise AirflowFailException(
+                f"spark-submit not found at {binary}: run `make setup` in {HOME} or set COUNTERWEIGHT_SPARK_SUBMIT"
+            )
         self.application_args = [*(self.application_args or []), *check_overrides(context["params"].get("overrides"))]
         try:
             super().execute(context)

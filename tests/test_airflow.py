@@ -187,10 +187,11 @@ def test_exit_codes_decide_retries(airflow_env, tmp_path) -> None:
         {"logical_date": "2026-01-01T00:00:00Z", "conf": conf, "env": {"FAKE_EXIT": "0"}},
         {"logical_date": "2026-01-02T00:00:00Z", "conf": conf, "env": {"FAKE_EXIT": "2"}},
         {"logical_date": "2026-01-03T00:00:00Z", "conf": conf, "env": {"FAKE_EXIT": "5"}},
-        {"logical_date": "2026-01-04T00:00:00Z", "conf": conf,
+        {"logical_date": "2026-01-04T00:00:00Z", "conf": {**conf, "overrides": ["--cfg"]}, "env": {"FAKE_EXIT": "0"}},
+        {"logical_date": "2026-01-05T00:00:00Z", "conf": conf,
          "env": {"FAKE_EXIT": "0", "AIRFLOW_CONN_COUNTERWEIGHT_SPARK": None}},
     ]
-    ok, config_error, transient, no_conn = _result(
+    ok, config_error, transient, bad_override, no_conn = _result(
         _run([str(AIRFLOW_PY), "-c", DAG_TEST_SCRIPT, str(DAGS), json.dumps(scenarios)], env, timeout=900))
     calls = [c.splitlines() for c in log.read_text().split("\n\n") if c.strip()]
 
@@ -212,9 +213,15 @@ def test_exit_codes_decide_retries(airflow_env, tmp_path) -> None:
     assert transient["tis"]["ingest"] == {"state": "failed", "try_number": 3}
     assert {transient["tis"][job]["state"] for job in JOBS[1:]} == {"upstream_failed"}
 
-    assert no_conn["state"] == "failed"
-    assert no_conn["tis"]["ingest"] == {"state": "failed", "try_number": 1}
-    # 4 (success) + 1 (exit 2, not retried) + 3 (exit 5, two retries) + 0 (no connection)
+    # every attempt submits the same command (the overrides are not appended twice)
+    assert calls[5] == calls[6] == calls[7]
+    assert calls[5][-3:] == [f"run.id='{transient['run_id']}-ingest'", *conf["overrides"]]
+
+    # a flag such as --cfg would make the job print its config and exit 0 without running: refused
+    for refused in (bad_override, no_conn):
+        assert refused["state"] == "failed"
+        assert refused["tis"]["ingest"] == {"state": "failed", "try_number": 1}
+    # 4 (success) + 1 (exit 2, not retried) + 3 (exit 5, two retries) + 0 (--cfg) + 0 (no connection)
     assert len(calls) == 4 + 1 + 3
 
 

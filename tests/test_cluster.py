@@ -131,6 +131,7 @@ def assert_ran_on_both_workers(cluster: StandaloneCluster, app: dict) -> None:
 
 
 def summary(result: subprocess.CompletedProcess) -> str:
+    # spark-submit merges the Python driver's stderr into its stdout: job messages are in stdout.
     return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
 
 
@@ -167,7 +168,7 @@ def test_spark_submit_master_alone_reaches_the_cluster(cluster, tmp_path) -> Non
     before = cluster.app_ids()
     result = spark_submit("label", [f"lake.root={tmp_path / 'lake'}"], extra=["--master", cluster.master_url],
                           env=cluster.env())
-    if result.returncode != 3 or "table 'documents' not found" not in result.stderr:
+    if result.returncode != 3 or "table 'documents' not found" not in result.stdout + result.stderr:
         pytest.fail("label on an empty lake should stop with exit 3 after starting Spark\n" + summary(result))
     assert cluster.app_ids() - before, "the job never registered with the master: it ran in local mode"
 
@@ -178,7 +179,7 @@ def test_spark_submit_master_alone_reaches_the_cluster(cluster, tmp_path) -> Non
     "False inside a zip: exit 2 'no config directory found' unless COUNTERWEIGHT_CONF_DIR is set"))
 def test_py_files_driver_finds_its_packaged_config(package) -> None:
     result = spark_submit("label", ["--cfg"], extra=["--py-files", PY_FILES])
-    assert "no config directory found" not in result.stderr, summary(result)
+    assert "no config directory found" not in result.stdout + result.stderr, summary(result)
     if result.returncode != 0 or "lake:" not in result.stdout:
         pytest.fail("`jobs/label.py --cfg` should print the resolved config\n" + summary(result))
 

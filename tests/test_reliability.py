@@ -284,9 +284,9 @@ def _ingest_folder(spark, tmp_path: Path, files: dict[str, bytes], *extra: str) 
 
 @pytest.mark.xfail(strict=True, reason=(
     "BUG: a JSON string escape of a lone UTF-16 surrogate (e.g. \\ud83d, a cut emoji, common in scraped text) "
-    "parses with json.loads but cannot be encoded to UTF-8: udfs/raw_input.py _Rows.batch() "
-    "(pa.RecordBatch.from_pydict) raises UnicodeEncodeError, the Spark task fails and the whole ingest "
-    "crashes instead of quarantining the record"))
+    "parses with json.loads but cannot be encoded to UTF-8: udfs/text.py sha256_hex (via text_hash, from "
+    "udfs/raw_input.py RecordParser.document) raises UnicodeEncodeError, the Spark task fails and the whole "
+    "ingest crashes (exit 1) instead of quarantining the record"))
 def test_lone_surrogate_escape_is_quarantined_not_a_crash(spark, tmp_path) -> None:
     lines = [hostile.enc({"id": "ok-1", "text": "Before."}), b'{"id": "sur", "text": "cut emoji \\ud83d here"}',
              hostile.enc({"id": "ok-2", "text": "After."})]

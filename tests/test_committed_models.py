@@ -1,0 +1,60 @@
+"""The committed models (models/*.ftz) that the default config points at. No Spark.
+
+Smoke checks on the shipped artefacts: each matches its model card, carries the configured labels,
+and gives the obvious answer on obvious text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from counterweight import config
+from udfs.text import model_text
+
+REPO = Path(__file__).resolve().parent.parent
+CFG = config.load([])
+MODELS = {"topic": CFG.model.topic, "stance": CFG.model.stance}
+# Short sentences with no artificial mind anywhere near them.
+SHORT_OTHER = [
+    "The soup simmered for an hour with onions and garlic.",
+    "The football team won the cup final in May.",
+    "Heavy rain is expected across the north tomorrow.",
+    "The museum reopens on Monday after a long renovation.",
+    "Preheat the oven and grease a large baking tray.",
+]
+
+
+def load(name: str):
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *a, **k: None
+    return fasttext.load_model(str(REPO / MODELS[name].path))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_committed_model_matches_its_card_and_the_config(name):
+    path = REPO / MODELS[name].path
+    card = json.loads(path.with_name(f"{name}.card.json").read_text())
+    assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["file"] == path.name
+    assert sorted(card["labels"]) == sorted(MODELS[name].labels)
+    assert sorted(l.removeprefix("__label__") for l in load(name).get_labels()) == sorted(MODELS[name].labels)
+
+
+def test_committed_topic_model_on_an_obvious_long_text():
+    words = " ".join(SHORT_OTHER * 8)  # ~75 words of cooking, sport, weather and museums
+    (label,), _ = load("topic").predict(model_text(words))
+    assert label == "__label__other"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the committed models/topic.ftz labels short non-AI text ai_fiction with "
+                   "p=1.0 (e.g. 'The soup simmered for an hour with onions and garlic.'; 94% of 5-word and 38% of "
+                   "20-word prefixes of data/sample documents); its card's validation macro-F1 (0.92) was measured on "
+                   "valid_model, not on the model train.train_one saved")
+def test_committed_topic_model_on_short_obvious_texts():
+    names, _ = load("topic").predict([model_text(t) for t in SHORT_OTHER])
+    assert [n[0] for n in names] == ["__label__other"] * len(SHORT_OTHER)

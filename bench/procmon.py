@@ -172,12 +172,26 @@ class TreeMonitor(threading.Thread):
         }
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    idle = values[3] + values[4]
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
 def run_monitored(cmd: list[str], log_path: str, env: dict | None = None, cwd: str | None = None,
                   interval: float = 0.25) -> dict:
-    """Run ``cmd`` (stdout+stderr to ``log_path``), timing it and monitoring its process tree."""
+    """Run ``cmd`` (stdout+stderr to ``log_path``), timing it and monitoring its process tree.
+
+    Also reports how busy the rest of the machine was meanwhile: ``others_cpu_share`` is the CPU
+    time used by processes outside the tree divided by (wall time x CPUs): 0 on an idle machine.
+    """
     import subprocess
 
     with open(log_path, "w") as log:
+        busy0, _ = machine_cpu_seconds()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         monitor = TreeMonitor(proc.pid, interval)
@@ -185,4 +199,8 @@ def run_monitored(cmd: list[str], log_path: str, env: dict | None = None, cwd: s
         code = proc.wait()
         seconds = time.perf_counter() - started
         mem = monitor.stop()
-    return {"seconds": seconds, "exit_code": code, **mem}
+        busy1, _ = machine_cpu_seconds()
+    others = max(0.0, (busy1 - busy0) - mem["cpu_seconds_total"])
+    ncpu = len(os.sched_getaffinity(0))
+    return {"seconds": seconds, "exit_code": code, **mem, "machine_busy_cpu_seconds": round(busy1 - busy0, 1),
+            "others_cpu_share": round(others / (seconds * ncpu), 3) if seconds > 0 else None}

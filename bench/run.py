@@ -144,18 +144,26 @@ class Bench:
         self.master = f"local[{self.cores}]"
         self.commands: dict[str, str] = {}
         self.measurements: list[dict] = []
+        self.failures: list[dict] = []  # failed attempts that were retried (kept in the JSON)
 
     # --- helpers -------------------------------------------------------------------------
     def measure(self, kind: str, n: int, run: int, cmd: list[str], env=None) -> dict:
         log_path = self.logs / f"{kind}-n{n}-r{run}.log"
         self.commands.setdefault(kind, " ".join(_rel(c) for c in cmd))
-        before = loadavg()
-        result = run_monitored(cmd, str(log_path), env=env, cwd=str(ROOT))
-        result.update({"kind": kind, "n": n, "run": run, "log": _rel(str(log_path)), "loadavg_before": before,
-                       "loadavg_after": loadavg(), "stages": stage_times(log_path)})
-        if result["exit_code"] != 0:
+        for attempt in (1, 2):
+            before = loadavg()
+            result = run_monitored(cmd, str(log_path), env=env, cwd=str(ROOT))
+            result.update({"kind": kind, "n": n, "run": run, "log": _rel(str(log_path)), "loadavg_before": before,
+                           "loadavg_after": loadavg(), "stages": stage_times(log_path), "attempt": attempt})
+            if result["exit_code"] == 0:
+                break
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
-            raise SystemExit(f"{kind} n={n} run {run} failed (exit {result['exit_code']}); log {log_path}:\n{tail}")
+            failed = log_path.with_suffix(f".failed{attempt}.log")
+            log_path.rename(failed)
+            self.failures.append({"kind": kind, "n": n, "run": run, "attempt": attempt, "log": _rel(str(failed))})
+            if attempt == 2:
+                raise SystemExit(f"{kind} n={n} run {run} failed twice (exit {result['exit_code']}); log {failed}:\n{tail}")
+            log(f"{kind} n={n} run {run} failed (exit {result['exit_code']}, log {_rel(str(failed))}); retrying once")
         self.measurements.append(result)
         return result
 
@@ -322,7 +330,7 @@ class Bench:
             "machine": machine, "targets": TARGETS, "summary": summary, "results": _str_keys(res),
             "corpus": {str(n): {k: v for k, v in s.items() if k != "recipe"} for n, s in corpus_stats.items()},
             "corpus_recipe": corpus_stats[self.ns[0]]["recipe"], "ingest": _str_keys(ingest_info),
-            "commands": self.commands, "measurements": self.measurements,
+            "commands": self.commands, "measurements": self.measurements, "failed_attempts": self.failures,
         }
         out_dir = BENCH / "results"
         out_dir.mkdir(exist_ok=True)

@@ -29,6 +29,7 @@ from counterweight.errors import ConfigError
 from counterweight.policy import PolicyConfig, validate_policy
 
 CONF_DIR_ENV = "COUNTERWEIGHT_CONF_DIR"
+SCHEMA_NAME = "counterweight_schema"
 
 
 class InputFormat(enum.Enum):
@@ -237,15 +238,20 @@ def conf_dir() -> Path:
 
 
 def _schema_node(path: list[str]) -> Any:
-    """The type at a dotted path of the schema, or None when the path leaves the schema."""
+    """The type at a path of the schema ("policy", "buckets[0]" or "buckets", "0"), or None outside it."""
     node: Any = Config
-    for part in path:
-        if not dataclasses.is_dataclass(node):
-            return None
-        hints = typing.get_type_hints(node)
-        if part not in hints:
-            return None
-        node = hints[part]
+    for raw in path:
+        name, _, index = raw.partition("[")
+        for part in ([name] if name else []) + (["0"] if index else []):
+            if part.isdigit() and typing.get_origin(node) is list:
+                node = typing.get_args(node)[0]
+                continue
+            if not dataclasses.is_dataclass(node):
+                return None
+            hints = typing.get_type_hints(node)
+            if part not in hints:
+                return None
+            node = hints[part]
     return node
 
 
@@ -294,14 +300,14 @@ def spark_properties(conf) -> dict[str, str]:
     return out
 
 
-def validate(raw: DictConfig | dict) -> DictConfig:
+def validate(raw: DictConfig | dict, overrides: tuple[str, ...] = ()) -> DictConfig:
     """Merge ``raw`` into the schema; raise ConfigError naming the offending key."""
     schema = OmegaConf.structured(Config)
     try:
         cfg = OmegaConf.merge(schema, raw)
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as exc:
-        raise _explain(exc) from None
+        raise _explain(_with_full_key(exc, list(overrides))) from None
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         hints = {"input.path": "give input.path=<file|dir|glob> (or input=sample for the bundled corpus)"}
@@ -398,6 +404,12 @@ def load(overrides: list[str], config_name: str = "config") -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
+    from hydra.core.config_store import ConfigStore
+
+    # The schema is the first entry of conf/config.yaml's defaults list, so every YAML file and
+    # override is merged into typed nodes: keys the YAML leaves out (e.g. a bucket's `pair`) still
+    # exist and can be overridden without `+`, and type errors surface during composition.
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
     directory = conf_dir()
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="counterweight"):
@@ -405,13 +417,33 @@ def load(overrides: list[str], config_name: str = "config") -> DictConfig:
     except HydraException as exc:
         cause = exc.__cause__
         if isinstance(cause, OmegaConfBaseException):
-            raise _explain(cause) from None
+            raise _explain(_with_full_key(cause, overrides)) from None
         raise ConfigError(_hydra_message(exc, overrides)) from None
     except OmegaConfBaseException as exc:
-        raise _explain(exc) from None
+        raise _explain(_with_full_key(exc, overrides)) from None
     composed = OmegaConf.to_container(composed, resolve=False)
     composed.pop("hydra", None)
-    return validate(composed)
+    return validate(composed, tuple(overrides))
+
+
+def _with_full_key(exc: OmegaConfBaseException, overrides: list[str]) -> OmegaConfBaseException:
+    """Hydra reports keys set with `+` relative to their parent node: restore the full key."""
+    key = getattr(exc, "full_key", None) or ""
+    full = _override_key(overrides, key)
+    if full and full != key:
+        exc.full_key = full
+    return exc
+
+
+def _override_key(overrides: list[str], key: str) -> Optional[str]:
+    """The full dotted key of the override that set ``key`` (which Hydra may report relatively)."""
+    if not key:
+        return None
+    for item in overrides:
+        name = item.split("=", 1)[0].lstrip("+~")
+        if name == key or name.endswith("." + key):
+            return name
+    return None
 
 
 def _hydra_message(exc: Exception, overrides: list[str]) -> str:

@@ -64,11 +64,12 @@ def run(ctx) -> dict:
                            F.col("_pbucket").alias(C.BUCKET), F.col("_ptext").alias(C.TEXT),
                            F.col("_ptokens").alias(C.TOKENS), F.col(C.PAIR_ID).alias(C.PAIR_ID), F.lit(1).alias("_pos"))
         records = units.select(
-            SHARD, "_u", COPY,
+            SHARD, "_u", COPY, F.col(C.DOC_ID).alias("_unit"),
             F.explode(F.when(F.col("_pid").isNotNull(), F.array(doc, partner)).otherwise(F.array(doc))).alias("r"),
-        ).select(SHARD, "_u", COPY, "r.*")
+        ).select(SHARD, "_u", COPY, "_unit", "r.*")
+        # Sort by the unit (the villain's id), so a partner always follows its own villain record.
         records = (records.repartition(n_shards, SHARD)
-                   .sortWithinPartitions(SHARD, "_u", C.DOC_ID, COPY, "_pos")
+                   .sortWithinPartitions(SHARD, "_u", "_unit", COPY, "_pos")
                    .select(SHARD, C.DOC_ID, COPY, RECORD_TYPE, C.BUCKET, C.PAIR_ID, C.TOKENS, C.TEXT))
         st.rows = n_records
     with stage("export: write shards") as st:

@@ -117,7 +117,7 @@ class PolicyConfig:
     name: str = "???"
     description: str = ""
     seed: int = 20260101
-    max_repeats: float = 4.0
+    max_repeats: int = 4  # whole copies: a document is repeated at most this many times
     strict: bool = False
     rounding: Rounding = Rounding.exact
     exact_max_docs: int = 2_000_000  # larger buckets use independent rounding (no global sort)
@@ -249,7 +249,8 @@ def solve(configured: dict[str, float], tokens: dict[str, int], balance, max_rep
             feasible = False
         else:
             s = ratio * v / a_base
-            caps = [max_repeats / weights[b] for b in aligned if weights[b] > 0 and tokens.get(b, 0) > 0]
+            aligned = [b for b in aligned if tokens.get(b, 0) > 0]  # empty buckets keep their weight
+            caps = [max_repeats / weights[b] for b in aligned if weights[b] > 0]
             s_max = min(caps) if caps else math.inf
             if s > s_max + tol:
                 s = s_max

@@ -227,11 +227,13 @@ def train_model(train_file: Path, out: Path, **overrides) -> Path:
     fastText initialises only ``thread``/10 of its input matrix and this build leaves the rest as
     whatever the allocator hands back: in a fresh process that is zeroed memory, later in a busy
     process it is leftovers (so a second training can diverge with "Encountered NaN" or give another
-    model). A fresh process per model keeps the fixture deterministic whatever ran before it.
+    model). A fresh process per model, with glibc's dynamic mmap threshold off (every large
+    allocation is fresh, zeroed memory), keeps the fixture deterministic whatever ran before it.
     """
     params = {**TRAIN_PARAMS, **overrides}
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, str(train_file), str(out), json.dumps(params)],
-                   check=True, capture_output=True, timeout=120)
+                   check=True, capture_output=True, timeout=120, env=env)
     return out
 
 

@@ -27,7 +27,6 @@ import numpy as np
 
 from conftest_models import STANCE_EXAMPLES, TOPIC_EXAMPLES, TOPICS, load
 from counterweight import train, training_data
-from counterweight.errors import BadInputError
 from udfs.text import model_text
 
 GRID = {"epoch": [30], "lr": [0.5], "wordNgrams": [2], "dim": [16], "minCount": [1], "bucket": [20000]}

@@ -212,6 +212,7 @@ class Bench:
         for r in range(self.runs):
             res = self.measure(f"ceiling_{mode}", n, r, [PY, "bench/ceiling.py", "--lake", str(lake), "--mode", mode])
             data = self.json_tail(res)[-1]
+            data["others_cpu_share"] = res["others_cpu_share"]
             res["result"] = data
             out.append(data)
             log(f"(a) ceiling {mode} n={n:,} run {r + 1}/{self.runs}: {data['docs_per_s']:,.0f} docs/s "
@@ -227,6 +228,8 @@ class Bench:
             res = self.measure("datatrove", n, r, cmd)
             data = self.json_tail(res)[-1]
             data["process_seconds"] = round(res["seconds"], 3)
+            data["process_cpu_seconds"] = res["cpu_seconds_total"]
+            data["others_cpu_share"] = res["others_cpu_share"]
             res["result"] = data
             if data["docs_out"] != n:
                 raise SystemExit(f"DataTrove wrote {data['docs_out']} documents, expected {n}")
@@ -251,6 +254,7 @@ class Bench:
             f"driver Python peak {res['peak_rss_mb']['driver_python']:,.0f} MB")
         return {"runs": runs, "timed_seconds": [r["seconds"] for r in timed],
                 "timed_cpu_seconds": [r["cpu_seconds"] for r in timed],
+                "others_cpu_share": [r["others_cpu_share"] for r in timed],
                 "peak_rss_mb": res["peak_rss_mb"], "driver_jvm_xmx": res["driver_jvm_xmx"],
                 "python_workers_sum_peak_rss_mb": res["python_workers_sum_peak_rss_mb"], "stages": res["stages"]}
 
@@ -265,6 +269,8 @@ class Bench:
                 f"{res['peak_rss_mb']['driver_python']:,.0f} MB")
         return {
             "seconds": [r["seconds"] for r in results], "cpu_seconds": [r["cpu_seconds_total"] for r in results],
+            "cpu_seconds_by_role": [r["cpu_seconds"] for r in results],
+            "others_cpu_share": [r["others_cpu_share"] for r in results],
             "driver_jvm_peak_rss_mb": [r["peak_rss_mb"]["driver_jvm"] for r in results],
             "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results],
             "python_workers_sum_peak_rss_mb": [r["python_workers_sum_peak_rss_mb"] for r in results],
@@ -289,6 +295,8 @@ class Bench:
             log(f"(c) pipeline n={n:,} run {r + 1}/{self.pipeline_runs}: {res['seconds']:.1f} s "
                 f"({', '.join(f'{k} {v:.0f} s' for k, v in steps.items())})")
         return {"seconds": [r["seconds"] for r in results], "step_seconds": [r["step_seconds"] for r in results],
+                "cpu_seconds": [r["cpu_seconds_total"] for r in results],
+                "others_cpu_share": [r["others_cpu_share"] for r in results],
                 "driver_jvm_peak_rss_mb": [r["peak_rss_mb"]["driver_jvm"] for r in results],
                 "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results]}
 
@@ -351,6 +359,8 @@ class Bench:
                 row["steady_seconds"] = median(st["timed_seconds"])
                 row["steady_docs_per_s"] = n / row["steady_seconds"]
                 row["steady_cpu_seconds"] = median(st["timed_cpu_seconds"])
+                row["steady_docs_per_cpu_s"] = n / row["steady_cpu_seconds"] if row["steady_cpu_seconds"] else None
+                row["steady_others_cpu_share"] = median(st["others_cpu_share"])
                 row["steady_driver_jvm_peak_rss_mb"] = st["peak_rss_mb"]["driver_jvm"]
                 row["steady_driver_python_peak_rss_mb"] = st["peak_rss_mb"]["driver_python"]
                 row["steady_driver_jvm_xmx"] = st["driver_jvm_xmx"]
@@ -359,6 +369,8 @@ class Bench:
                 row["submit_seconds"] = median(sb["seconds"])
                 row["submit_docs_per_s"] = n / row["submit_seconds"]
                 row["submit_cpu_seconds"] = median(sb["cpu_seconds"])
+                row["submit_docs_per_cpu_s"] = n / row["submit_cpu_seconds"] if row["submit_cpu_seconds"] else None
+                row["submit_others_cpu_share"] = median(sb["others_cpu_share"])
                 row["submit_driver_jvm_peak_rss_mb"] = median(sb["driver_jvm_peak_rss_mb"])
                 row["submit_driver_python_peak_rss_mb"] = median(sb["driver_python_peak_rss_mb"])
                 row["submit_driver_jvm_xmx"] = sb["driver_jvm_xmx"]
@@ -366,6 +378,8 @@ class Bench:
                 pl = res["pipeline"][n]
                 row["pipeline_seconds"] = median(pl["seconds"])
                 row["pipeline_docs_per_s"] = n / row["pipeline_seconds"]
+                row["pipeline_cpu_seconds"] = median(pl["cpu_seconds"])
+                row["pipeline_others_cpu_share"] = median(pl["others_cpu_share"])
                 steps = {k for d in pl["step_seconds"] for k in d}
                 row["pipeline_step_seconds"] = {k: median([d.get(k) for d in pl["step_seconds"]]) for k in sorted(steps)}
                 row["pipeline_driver_jvm_peak_rss_mb"] = median(pl["driver_jvm_peak_rss_mb"])
@@ -376,14 +390,18 @@ class Bench:
             runs = res["ceiling"][peer]
             s["ceiling_docs_per_s_per_core"] = median([r["docs_per_s"] for r in runs])
             s["ceiling_docs_per_cpu_s"] = median([r["docs_per_cpu_s"] for r in runs])
+            s["ceiling_others_cpu_share"] = median([r["others_cpu_share"] for r in runs])
         if peer in res["raw"]:
             s["raw_predict_docs_per_s_per_core"] = median([r["docs_per_s"] for r in res["raw"][peer]])
+            s["raw_predict_docs_per_cpu_s"] = median([r["docs_per_cpu_s"] for r in res["raw"][peer]])
         if peer in res["datatrove"]:
             runs = res["datatrove"][peer]
             s["datatrove_executor_seconds"] = median([r["seconds"] for r in runs])
             s["datatrove_process_seconds"] = median([r["process_seconds"] for r in runs])
             s["datatrove_docs_per_s"] = peer / s["datatrove_process_seconds"]
             s["datatrove_executor_docs_per_s"] = peer / s["datatrove_executor_seconds"]
+            s["datatrove_docs_per_cpu_s"] = peer / median([r["process_cpu_seconds"] for r in runs])
+            s["datatrove_others_cpu_share"] = median([r["others_cpu_share"] for r in runs])
         row = per_n.get(peer, {})
         ratios, checks = {}, {}
         for mode in ("submit", "steady"):
@@ -395,6 +413,11 @@ class Bench:
             if "datatrove_docs_per_s" in s:
                 dt_rate = s["datatrove_docs_per_s"] if mode == "submit" else s["datatrove_executor_docs_per_s"]
                 ratios[f"label_{mode}_vs_datatrove"] = rate / dt_rate
+            cpu_rate = row.get(f"{mode}_docs_per_cpu_s")
+            if cpu_rate and "ceiling_docs_per_cpu_s" in s:
+                ratios[f"cpu_label_{mode}_vs_ceiling"] = cpu_rate / s["ceiling_docs_per_cpu_s"]
+            if cpu_rate and "datatrove_docs_per_cpu_s" in s:
+                ratios[f"cpu_label_{mode}_vs_datatrove"] = cpu_rate / s["datatrove_docs_per_cpu_s"]
         scaling = {}
         for a in self.ns:
             b = 2 * a
@@ -412,6 +435,8 @@ class Bench:
                 if per_n[lo].get(key) and per_n[hi].get(key):
                     memory[f"{key.removesuffix('_peak_rss_mb')}_growth_{hi}_over_{lo}"] = per_n[hi][key] / per_n[lo][key]
         for key, value in ratios.items():
+            if key.startswith("cpu_"):
+                continue  # per CPU-second figures: context for a busy machine, not the targets
             target = TARGETS["label_vs_ceiling_per_core" if "ceiling" in key else "label_vs_datatrove"]
             checks[key] = {"value": round(value, 3), "target": f">= {target}", "met": value >= target}
         for key, value in scaling.items():
@@ -432,6 +457,10 @@ def _rel(path: str) -> str:
     return path.replace(str(ROOT) + "/", "")
 
 
+def n_per(n, seconds):
+    return n / seconds if seconds else None
+
+
 def _fmt(value, spec: str = ",.0f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -444,23 +473,32 @@ def print_table(report: dict) -> None:
           f"nproc {m['nproc']}, {m['memory_gb']} GB; {cfg['master']}; medians of {cfg['runs']} runs; "
           f"load average {m['loadavg_at_start'][0]:.1f} -> {m['loadavg_at_end'][0]:.1f}")
     print()
-    print(f"Throughput at N = {peer:,} (documents per second; per core = divided by the cores used)")
-    print(f"  {'what':<58} {'docs/s':>9} {'per core':>9}")
-    rows = [
-        ("(a) ceiling: score_texts, 1 Python process", s.get("ceiling_docs_per_s_per_core"), 1),
-        ("(a) raw fastText predict (topic model, one line per doc)", s.get("raw_predict_docs_per_s_per_core"), 1),
-        (f"(b) DataTrove, {cores} tasks/workers (process wall)", s.get("datatrove_docs_per_s"), cores),
-        (f"(b) DataTrove, {cores} tasks/workers (executor.run only)", s.get("datatrove_executor_docs_per_s"), cores),
-    ]
+    print(f"Throughput at N = {peer:,} (documents per second; per core = divided by the cores used;")
+    print("per CPU-s = documents per CPU-second of the whole process tree; busy = share of the machine's CPU")
+    print("used by other processes meanwhile, 0 on an idle machine)")
+    print(f"  {'what':<58} {'docs/s':>9} {'per core':>9} {'per CPU-s':>9} {'busy':>5}")
     row = s["per_n"].get(str(peer), {})
-    rows += [
-        (f"(c) label job, spark-submit {cfg['master']} (JVM start incl.)", row.get("submit_docs_per_s"), cores),
-        (f"(c) label job, steady state {cfg['master']}", row.get("steady_docs_per_s"), cores),
-        (f"(c) ingest -> label -> mix -> report, spark-submit", row.get("pipeline_docs_per_s"), cores),
+    rows = [
+        ("(a) ceiling: score_texts, 1 Python process", s.get("ceiling_docs_per_s_per_core"), 1,
+         s.get("ceiling_docs_per_cpu_s"), s.get("ceiling_others_cpu_share")),
+        ("(a) raw fastText predict (topic model, one line per doc)", s.get("raw_predict_docs_per_s_per_core"), 1,
+         s.get("raw_predict_docs_per_cpu_s"), None),
+        (f"(b) DataTrove, {cores} tasks/workers (process wall)", s.get("datatrove_docs_per_s"), cores,
+         s.get("datatrove_docs_per_cpu_s"), s.get("datatrove_others_cpu_share")),
+        (f"(b) DataTrove, {cores} tasks/workers (executor.run only)", s.get("datatrove_executor_docs_per_s"), cores,
+         None, None),
+        (f"(c) label job, spark-submit {cfg['master']} (JVM start incl.)", row.get("submit_docs_per_s"), cores,
+         row.get("submit_docs_per_cpu_s"), row.get("submit_others_cpu_share")),
+        (f"(c) label job, steady state {cfg['master']}", row.get("steady_docs_per_s"), cores,
+         row.get("steady_docs_per_cpu_s"), row.get("steady_others_cpu_share")),
+        ("(c) ingest -> label -> mix -> report, spark-submit", row.get("pipeline_docs_per_s"), cores,
+         n_per(peer, row.get("pipeline_cpu_seconds")), row.get("pipeline_others_cpu_share")),
     ]
-    for label, rate, c in rows:
+    for label, rate, c, per_cpu, busy in rows:
         if rate is not None:
-            print(f"  {label:<58} {rate:>9,.0f} {rate / c:>9,.0f}")
+            print(f"  {label:<58} {rate:>9,.0f} {rate / c:>9,.0f} {_fmt(per_cpu):>9} {_fmt(busy, '.2f'):>5}")
+    if s.get("ratios"):
+        print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in s["ratios"].items()))
     print()
     print("Per N (median seconds; driver peak RSS in MB)")
     head = (f"  {'N':>8} {'submit s':>9} {'steady s':>9} {'pipeline s':>10} {'JVM MB':>7} {'Py MB':>6} "

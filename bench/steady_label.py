@@ -10,7 +10,8 @@ into the workers' cache); the following ``runs`` calls are timed. Each call is t
 Delta read of ``documents``, scoring, decisions, Delta write (a merge into ``labels``).
 
 Prints ``BENCH_RUN {json}`` per call (wall seconds; CPU seconds of this process tree: driver
-Python, driver JVM and Python workers) and the job's own stage lines.
+Python, driver JVM and Python workers; the share of the machine's CPU used by other processes
+meanwhile) and the job's own stage lines.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procmon import tree_cpu_seconds  # noqa: E402
+from procmon import machine_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
 
 def main() -> int:
@@ -49,11 +50,13 @@ def main() -> int:
     session = build_session(config.load(overrides))
     print(f"BENCH_SESSION {json.dumps({'master': session.sparkContext.master})}", flush=True)
     for i in range(1 + args.runs):
-        cpu0, t0 = tree_cpu_seconds(os.getpid()), time.perf_counter()
+        busy0, cpu0, t0 = machine_cpu_seconds()[0], tree_cpu_seconds(os.getpid()), time.perf_counter()
         summary = cli.run("label", overrides, spark=session)
         seconds = time.perf_counter() - t0
         cpu = tree_cpu_seconds(os.getpid()) - cpu0
+        others = max(0.0, machine_cpu_seconds()[0] - busy0 - cpu)
         record = {"run": i, "warmup": i == 0, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 1),
+                  "others_cpu_share": round(others / (seconds * len(os.sched_getaffinity(0))), 3),
                   "scored": summary["scored"], "labels_version": summary.get("labels_version")}
         print(f"BENCH_RUN {json.dumps(record)}", flush=True)
     session.stop()

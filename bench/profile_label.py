@@ -9,9 +9,8 @@ at ``--rate`` Hz. Writes, under ``--out``:
 * ``pyspy.txt``: collapsed stacks (``frame;frame;... count``; open in speedscope.app or feed to
   flamegraph.pl);
 * ``summary.json``: wall and CPU seconds of the profiled run per role (driver JVM, driver Python,
-  Python workers), the job's stage timings, and the py-spy samples aggregated by function
-  (self and inclusive share of worker samples, idle samples included, so time a worker spends
-  waiting for the JVM to hand it the next Arrow batch shows up as idle).
+  Python workers), the job's stage timings, and the workers' py-spy samples by category
+  (fastText predict, model_text, windows, Arrow in/out, idle between tasks) and by function.
 
 Needs py-spy (``make bench-setup`` installs it into bench/.venv-tools) and ptrace permission.
 """
@@ -64,25 +63,63 @@ def daemon_pid(root: int) -> int | None:
     return None
 
 
+SCORING = (  # inside udfs.scoring.score_texts: first match wins
+    ("fastText predict", "predict_matrix"),
+    ("model_text (fastText input normalisation)", "model_text"),
+    ("windows (split into 400-word windows)", "windows"),
+    ("focus/aggregate (window maths)", "focus"),
+    ("focus/aggregate (window maths)", "aggregate"),
+)
+
+
+def categorise(names: list[str]) -> str:
+    if any(x.startswith("score_texts") for x in names):
+        for label, needle in SCORING:
+            if any(x.startswith(needle) for x in names):
+                return label
+        return "score_texts, other"
+    if any(x.startswith(("load_stream", "ArrowStreamSerializer.load_stream", "RecordBatchStreamReader"))
+           for x in names):
+        return "Arrow in: read batches from the JVM"
+    if any(x.startswith("label_batches") for x in names):
+        return "Arrow out: build result batches"
+    if any(x.startswith(("dump_stream", "ArrowStreamSerializer.dump_stream")) for x in names):
+        return "Arrow out: write batches to the JVM"
+    return "other in-task Python"
+
+
+def _function(frame: str) -> str:
+    # py-spy frames look like "function (path/file.py:line)"; drop the line to group per function
+    return frame.rsplit(":", 1)[0] + ")" if frame.endswith(")") and ":" in frame else frame
+
+
 def aggregate(collapsed: Path, top: int = 25) -> dict:
-    """Self and inclusive sample shares per function from py-spy's collapsed ("raw") output."""
-    self_counts, incl_counts = collections.Counter(), collections.Counter()
+    """Shares of the Python workers' samples (the daemon's own manager loop is left out).
+
+    ``idle between tasks`` is a worker blocked in ``read_int`` at the top of ``worker.main``,
+    waiting for the JVM to send the next task (the JVM-only phases of the job: reading the
+    documents count, writing labels). Everything else is time inside a task, split into
+    categories (:func:`categorise`), with self-time per function for detail.
+    """
+    cats, self_counts = collections.Counter(), collections.Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack:
+        if not stack or "worker (daemon.py" not in stack:
             continue
         n = int(count)
         total += n
-        frames = stack.split(";")
-        # py-spy frames look like "function (file.py:line)"; drop the line to group per function
-        names = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in frames]
+        names = [_function(f) for f in stack.split(";")]
+        if names[-1].startswith("read_int") and not any(x.startswith("main.<locals>.process") for x in names):
+            cats["idle between tasks (waiting for the JVM)"] += n
+            continue
         self_counts[names[-1]] += n
-        for name in set(names):
-            incl_counts[name] += n
+        cats[categorise(names)] += n
+
     def table(counter):
-        return [{"function": k, "share": round(v / total, 4)} for k, v in counter.most_common(top)]
-    return {"samples": total, "self": table(self_counts), "inclusive": table(incl_counts)}
+        return [{"what": k, "share": round(v / total, 4)} for k, v in counter.most_common(top)] if total else []
+
+    return {"worker_samples": total, "categories": table(cats), "self": table(self_counts)}
 
 
 def main() -> int:
@@ -130,10 +167,10 @@ def main() -> int:
     }
     (out / "summary.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "pyspy"}, indent=1))
-    for kind in ("self", "inclusive"):
-        print(f"py-spy {kind} (share of worker samples, idle included):")
+    for kind in ("categories", "self"):
+        print(f"py-spy {kind} (share of Python worker samples, idle included):")
         for row in result["pyspy"].get(kind, [])[:15]:
-            print(f"  {row['share'] * 100:5.1f}%  {row['function']}")
+            print(f"  {row['share'] * 100:5.1f}%  {row['what']}")
     return 0
 
 

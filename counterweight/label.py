@@ -11,8 +11,11 @@ per Python worker (``udfs.scoring``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -71,9 +74,7 @@ def score(spark, docs, cfg, topic: ModelSpec, stance: ModelSpec):
     """Probability columns for ``docs`` (doc_id, text_hash, text): one mapInArrow pass."""
     from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
-    for spec in (topic, stance):
-        if os.path.isfile(spec.path):
-            _add_file_once(spark, spec.path)
+    topic, stance = (ship_model(spark, spec) for spec in (topic, stance))
     opts = ScoreOptions(
         topic=topic, stance=stance, ai_topics=tuple(cfg.model.ai_topics), window_words=cfg.model.window_words,
         max_windows=cfg.model.max_windows, top_k=cfg.model.top_k,
@@ -89,11 +90,22 @@ def score(spark, docs, cfg, topic: ModelSpec, stance: ModelSpec):
     )
 
 
-def _add_file_once(spark, path: str) -> None:
-    name = os.path.basename(path)
+def ship_model(spark, spec: ModelSpec) -> ModelSpec:
+    """Ship a local model file to the executors under a name unique to its content.
+
+    SparkContext.addFile refuses a second file with the same base name, so ``models/stance.ftz``
+    and a retrained ``candidates/stance.ftz`` would collide: the copy shipped is named
+    ``<sha256 prefix>-<name>``, and executors look it up by that name (see udfs.scoring._locate).
+    """
+    if "://" in spec.path or not os.path.isfile(spec.path):
+        return spec  # on shared storage: executors read the path itself
+    ship_name = f"{spec.sha256[:16]}-{os.path.basename(spec.path)}"
     listed = {os.path.basename(f) for f in spark.sparkContext.listFiles}
-    if name not in listed:
-        spark.sparkContext.addFile(path)
+    if ship_name not in listed:
+        staging = Path(tempfile.mkdtemp(prefix="counterweight-models-"))
+        shutil.copyfile(spec.path, staging / ship_name)
+        spark.sparkContext.addFile(str(staging / ship_name))
+    return dataclasses.replace(spec, ship_name=ship_name)
 
 
 def resolve_thresholds(scored, clf_cfg) -> dict[str, float]:

@@ -13,12 +13,16 @@ model's version everywhere downstream.
 from __future__ import annotations
 
 import itertools
+import os
 import json
 import logging
 import shutil
+import subprocess
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -63,31 +67,102 @@ def metrics(gold: list[str], pred: list[str], labels: list[str]) -> dict:
     }
 
 
-def _predict(model, texts: list[str]) -> list[str]:
-    if not texts:
-        return []
-    names, _ = model.predict(texts, k=1)
-    return [n[0].removeprefix(LABEL_PREFIX) for n in names]
+# fastText (0.9.x) leaves part of its input matrix uninitialised with thread=1 (upstream issue
+# facebookresearch/fastText#1061), so results depend on whatever memory malloc hands back: the same
+# data and seed gave different models, or "Encountered NaN", within one process. Every fit runs in
+# a spawned worker whose allocator serves large blocks from fresh (zeroed) mmap pages, which makes
+# training a function of data, parameters and seed only.
+_CLEAN_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
-def train_one(name: str, train_file: Path, valid_file: Path, labels: list[str], grid: dict, seed: int,
-              quantize: bool, out_dir: Path, manifest: dict) -> dict:
+def _fit(train_path: str, params: dict, seed: int, quantize: bool, texts: list[str],
+         save_path: Optional[str] = None) -> tuple[list[str], list[str]]:
+    """Train (and quantise) one model; return (predictions for ``texts``, model labels). Worker side."""
     import fasttext
 
     fasttext.FastText.eprint = lambda *a, **k: None
+    model = fasttext.train_supervised(input=train_path, thread=1, seed=seed, verbose=0, loss="softmax", **params)
+    if quantize:
+        model.quantize(input=train_path, retrain=True, qnorm=True, cutoff=50000, thread=1)
+    predictions = []
+    if texts:
+        names, _ = model.predict(list(texts), k=1)
+        predictions = [n[0].removeprefix(LABEL_PREFIX) for n in names]
+    if save_path:
+        model.save_model(save_path)
+    return predictions, [l.removeprefix(LABEL_PREFIX) for l in model.get_labels()]
+
+
+class CleanFitter:
+    """Runs :func:`_fit` in a child Python process started with the clean allocator settings.
+
+    A plain subprocess speaking JSON lines (not multiprocessing, whose spawn start method re-imports
+    the caller's main module). The child keeps its real stdout for the protocol and sends anything
+    fastText prints to stderr.
+    """
+
+    def __enter__(self) -> "CleanFitter":
+        env = {**os.environ, **_CLEAN_ENV}
+        self.proc = subprocess.Popen([sys.executable, "-m", "counterweight.train", "--fit-worker"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        return self
+
+    def __call__(self, train_path: str, params: dict, seed: int, quantize: bool, texts: list[str],
+                 save_path: Optional[str] = None) -> tuple[list[str], list[str]]:
+        request = {"train_path": train_path, "params": params, "seed": seed, "quantize": quantize,
+                   "texts": list(texts), "save_path": save_path}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"fastText worker exited with code {self.proc.wait()}")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply["predictions"], reply["labels"]
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def clean_fitter() -> CleanFitter:
+    return CleanFitter()
+
+
+def _fit_worker() -> int:
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # whatever fastText prints goes to stderr
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            predictions, labels = _fit(req["train_path"], req["params"], req["seed"], req["quantize"], req["texts"],
+                                       req["save_path"])
+            reply = {"predictions": predictions, "labels": labels}
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
+            reply = {"error": str(exc) or type(exc).__name__}
+        protocol.write(json.dumps(reply) + "\n")
+        protocol.flush()
+    return 0
+
+
+def train_one(name: str, train_file: Path, valid_file: Path, labels: list[str], grid: dict, seed: int,
+              quantize: bool, out_dir: Path, manifest: dict, fit=None) -> dict:
+    if fit is None:
+        with clean_fitter() as fit:
+            return train_one(name, train_file, valid_file, labels, grid, seed, quantize, out_dir, manifest, fit)
     valid_gold, valid_texts = read_fasttext_file(valid_file)
     keys = sorted(grid)
     trials = []
     for values in itertools.product(*(grid[k] for k in keys)):
         params = dict(zip(keys, values))
         try:
-            model = fasttext.train_supervised(input=str(train_file), thread=1, seed=seed, verbose=0, loss="softmax",
-                                              **params)
-        except RuntimeError as exc:  # fastText diverges ("Encountered NaN") for some settings
+            predictions, _ = fit(str(train_file), params, seed, False, valid_texts)
+        except RuntimeError as exc:  # fastText can still diverge ("Encountered NaN") for some settings
             trials.append({"params": params, "macro_f1": None, "error": str(exc)})
             log.info("%s %s -> failed: %s", name, params, exc)
             continue
-        result = metrics(valid_gold, _predict(model, valid_texts), labels)
+        result = metrics(valid_gold, predictions, labels)
         trials.append({"params": params, "macro_f1": result["macro_f1"]})
         log.info("%s %s -> validation macro-F1 %.3f", name, params, result["macro_f1"])
     finished = [t for t in trials if t["macro_f1"] is not None]
@@ -95,25 +170,20 @@ def train_one(name: str, train_file: Path, valid_file: Path, labels: list[str], 
         raise BadInputError(f"every {name} training trial failed: {trials}")
     best = max(finished, key=lambda t: (t["macro_f1"], -t["params"].get("epoch", 0)))
     params = best["params"]
-    valid_model = fasttext.train_supervised(input=str(train_file), thread=1, seed=seed, verbose=0, loss="softmax",
-                                            **params)
-    if quantize:
-        valid_model.quantize(input=str(train_file), retrain=True, qnorm=True, cutoff=50000, thread=1)
-    validation = metrics(valid_gold, _predict(valid_model, valid_texts), labels)
-    # Final model: the same recipe on train + validation.
+    # Validation figures: the chosen recipe (quantised as shipped) trained on the train split only.
+    predictions, _ = fit(str(train_file), params, seed, quantize, valid_texts)
+    validation = metrics(valid_gold, predictions, labels)
+    # The shipped model: the same recipe on train + validation.
     with tempfile.TemporaryDirectory() as tmp:
         full = Path(tmp) / f"{name}_full.txt"
         full.write_text(train_file.read_text(encoding="utf-8") + valid_file.read_text(encoding="utf-8"),
                         encoding="utf-8")
-        model = fasttext.train_supervised(input=str(full), thread=1, seed=seed, verbose=0, loss="softmax", **params)
-        if quantize:
-            model.quantize(input=str(full), retrain=True, qnorm=True, cutoff=50000, thread=1)
-        model_labels = sorted(l.removeprefix(LABEL_PREFIX) for l in model.get_labels())
-        if model_labels != sorted(labels):
-            raise BadInputError(f"{name} model learned labels {model_labels}, expected {sorted(labels)}")
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{name}.{'ftz' if quantize else 'bin'}"
-        model.save_model(str(path))
+        _, model_labels = fit(str(full), params, seed, quantize, [], str(path))
+    if sorted(model_labels) != sorted(labels):
+        path.unlink(missing_ok=True)
+        raise BadInputError(f"{name} model learned labels {sorted(model_labels)}, expected {sorted(labels)}")
     sha = file_sha256(str(path))
     card = {
         "name": name,
@@ -132,6 +202,8 @@ def train_one(name: str, train_file: Path, valid_file: Path, labels: list[str], 
         "hyperparameters": {**params, "loss": "softmax", "thread": 1, "seed": seed, "quantized": quantize},
         "grid": trials,
         "validation": validation,
+        "validation_note": "measured on the validation split with the same recipe trained on the train split "
+                           "only; the shipped model is then retrained on train + validation",
         "input_normalisation": "udfs.text.model_text(udfs.text.normalize_text(text)), cut to "
                                f"{training_data.MAX_WORDS} words in training; scored in windows at label time",
     }
@@ -165,3 +237,9 @@ def run(ctx) -> dict:
               f"{card['validation']['macro_f1']:.3f}, per label "
               + ", ".join(f"{l} {m['f1']:.3f}" for l, m in card["validation"]["per_label"].items()))
     return summary
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--fit-worker"]:
+        sys.exit(_fit_worker())
+    sys.exit("usage: python -m counterweight.train --fit-worker (internal); train with `python -m jobs.train`")

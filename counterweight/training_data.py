@@ -189,7 +189,13 @@ def _balance(examples: list[Example], label_of, seed: str) -> list[Example]:
         else:
             reps = min(3, math.ceil(target / len(members)))
             out += (members * reps)[: max(len(members), min(target, len(members) * reps))]
-    return sorted(out, key=lambda e: _h(seed, "order", e.id, str(id(e))))
+    # Interleave deterministically: each copy of an example gets its own position in sha256 order.
+    copies: Counter = Counter()
+    keyed = []
+    for e in out:
+        copies[e.id] += 1
+        keyed.append((_h(seed, "order", e.id, str(copies[e.id])), e.id, copies[e.id], e))
+    return [e for *_, e in sorted(keyed, key=lambda k: k[:3])]
 
 
 def _write_fasttext(path: Path, examples: Iterable[Example], label_of) -> int:

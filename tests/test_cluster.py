@@ -191,8 +191,11 @@ def test_label_survives_a_lost_worker(cluster, package, demo_lake, tmp_path) -> 
     shutil.copytree(demo_lake / "documents", lake / "documents")
     doc_ids = {doc_id for doc_id, _ in document_rows(lake)}
     ui_port = free_port()  # the driver's UI: its REST API shows which executors are running tasks
-    cmd = [str(SPARK_SUBMIT), *submit_options(cluster), "--conf", f"spark.ui.port={ui_port}", "jobs/label.py",
-           f"spark.master={cluster.master_url}", f"lake.root={lake}", "label.batch_rows=8", "label.relabel_all=true"]
+    # One scoring task per documents file (4), not 2 files per task, so both executors stay busy longer.
+    one_file_per_task = "spark.sql.files.openCostInBytes=134217728"
+    cmd = [str(SPARK_SUBMIT), *submit_options(cluster), "--conf", f"spark.ui.port={ui_port}",
+           "--conf", one_file_per_task, "jobs/label.py", f"spark.master={cluster.master_url}", f"lake.root={lake}",
+           "label.batch_rows=8", "label.relabel_all=true"]
     driver = subprocess.Popen(cmd, cwd=REPO, env=driver_env(cluster), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     output: list[str] = []
@@ -210,10 +213,10 @@ def test_label_survives_a_lost_worker(cluster, package, demo_lake, tmp_path) -> 
         stages = get_json(f"{api}/{app_id}/stages?status=active")
         busy = [e for e in get_json(f"{api}/{app_id}/executors") if e["id"] != "driver" and e["activeTasks"] > 0]
         scoring = [s for s in stages if "label.py" in s["name"] and s["numActiveTasks"] > 0]
-        return (app_id, busy) if scoring and len(busy) == 2 else None
+        return (app_id, busy, scoring[0]) if scoring and len(busy) == 2 else None
 
     try:
-        app_id, busy = wait_for("scoring tasks running on both executors", scoring_on_both_executors, 300,
+        app_id, busy, stage = wait_for("scoring tasks running on both executors", scoring_on_both_executors, 300,
                                 interval=0.2)
         killed_at = time.monotonic()
         cluster.kill_worker(0)
@@ -225,8 +228,8 @@ def test_label_survives_a_lost_worker(cluster, package, demo_lake, tmp_path) -> 
     log = "".join(output)
     assert returncode == 0, f"exit {returncode} after the worker was killed:\n{log[-8000:]}"
     assert "Lost executor" in log or "ExecutorLostFailure" in log, "the driver never noticed the lost executor"
-    print(f"worker 0 killed while executors {[e['id'] for e in busy]} of {app_id} were scoring; "
-          f"job finished {time.monotonic() - killed_at:.0f} s later")
+    print(f"worker 0 killed while executors {[e['id'] for e in busy]} of {app_id} ran stage {stage['stageId']} "
+          f"({stage['numTasks']} tasks); the job finished {time.monotonic() - killed_at:.0f} s later")
 
     labels = DeltaTable(str(lake / "labels")).to_pyarrow_table(columns=["doc_id"]).column("doc_id").to_pylist()
     assert len(labels) == len(set(labels)) == len(doc_ids) == 560

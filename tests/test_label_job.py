@@ -227,10 +227,6 @@ def test_models_load_once_per_python_worker(spark, tiny_models):
         assert (r["topic_loads"], r["stance_loads"]) == (1, 1), r
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: label._add_file_once skips SparkContext.addFile when a file of the "
-                   "same base name was added before (e.g. models/stance.ftz, then candidates/stance.ftz), so "
-                   "workers that cannot see the driver's path get the old model from SparkFiles and the label "
-                   "job fails on the sha256 check instead of using the swapped model")
 def test_a_swapped_model_with_the_same_file_name_reaches_the_workers(spark, tiny_models, tmp_path):
     from counterweight import label as label_job
 

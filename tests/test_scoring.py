@@ -247,10 +247,6 @@ def test_stance_is_only_scored_for_ai_documents(tiny_models):
     assert out["n_chunks"].tolist() == [1, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: score_texts scores windows whose model_text is empty (text of only "
-                   "symbols, emoji or URLs): fastText then predicts from its end-of-line token alone, a confident "
-                   "class prior (the committed topic model says ai_fiction p=1.0 and stance aligned p=1.0), so such "
-                   "documents are labelled as AI documents with a stance")
 def test_text_fastText_cannot_see_is_not_labelled_an_ai_document(tiny_models):
     from udfs.text import model_text
 

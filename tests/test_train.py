@@ -191,9 +191,6 @@ def test_build_validation_files_are_deterministic(built, tmp_path, monkeypatch):
         assert first["files"][name]["labels"] == second["files"][name]["labels"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: training_data._balance orders the training lines by "
-                   "_h(seed, 'order', e.id, str(id(e))): id() is a memory address, so the same inputs and seed "
-                   "give differently ordered training files (other sha256, other models) on every build")
 def test_build_training_files_are_deterministic(built, tmp_path, monkeypatch):
     repo, _, _ = built
     keep_examples_alive(monkeypatch)
@@ -266,10 +263,6 @@ def dirty_the_heap() -> None:
         del block
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: train.train_one is not a function of data, grid and seed: with "
-                   "thread=1 fastText initialises only 1/10 of its input matrix and this build leaves the rest "
-                   "as leftover process memory, so an in-process training (make train runs ~20 in one process) "
-                   "can give another model or a spurious 'Encountered NaN' (the final retrain does not catch it)")
 def test_training_does_not_depend_on_leftover_memory(trained, built, tmp_path):
     _, card = trained
     _, out, manifest = built

@@ -38,10 +38,11 @@ class ModelSpec:
     path: str  # path on the driver / shared storage
     sha256: str
     labels: tuple[str, ...]  # label names without the __label__ prefix, in output order
+    ship_name: str = ""  # name under which the file was shipped with addFile/--files (default: basename)
 
     @property
     def file_name(self) -> str:
-        return os.path.basename(self.path)
+        return self.ship_name or os.path.basename(self.path)
 
 
 def file_sha256(path: str) -> str:
@@ -168,6 +169,13 @@ def score_texts(texts: Sequence[str], opts: ScoreOptions) -> dict[str, np.ndarra
     topic_chunks = predict_matrix(topic_model, flat, opts.topic.labels)
     n = len(texts)
     ai_cols = [opts.topic.labels.index(t) for t in opts.ai_topics]
+    # A window with no words fastText can see (symbols, emoji, URLs only) carries no evidence: without
+    # this, the model answers from its end-of-line token alone. It counts as certainly not AI.
+    blank = np.array([not line for line in flat], dtype=bool)
+    if blank.any():
+        non_ai = [j for j in range(len(opts.topic.labels)) if j not in ai_cols]
+        topic_chunks[blank] = 0.0
+        topic_chunks[np.ix_(blank, non_ai[:1])] = 1.0
     topic = np.zeros((n, len(opts.topic.labels)))
     for i in range(n):
         topic[i] = focus(topic_chunks[bounds[i]:bounds[i + 1]], ai_cols, opts.top_k)

@@ -229,6 +229,7 @@ def test_models_load_once_per_python_worker(spark, tiny_models):
 
 def test_a_swapped_model_with_the_same_file_name_reaches_the_workers(spark, tiny_models, tmp_path):
     from counterweight import label as label_job
+    from udfs.scoring import ModelSpec, file_sha256
 
     # Two models with one base name, as when a retrained stance.bin replaces the committed one.
     first, second = tmp_path / "a" / "swapcheck.bin", tmp_path / "b" / "swapcheck.bin"
@@ -236,20 +237,22 @@ def test_a_swapped_model_with_the_same_file_name_reaches_the_workers(spark, tiny
     second.parent.mkdir()
     shutil.copy(tiny_models.stance, first)
     shutil.copy(tiny_models.stance_alt, second)
-    label_job._add_file_once(spark, str(first))
-    label_job._add_file_once(spark, str(second))
-    wanted = tiny_models.stance_alt_sha
+    specs = [label_job.ship_model(spark, ModelSpec(str(p), file_sha256(str(p)), ("villain", "aligned", "neutral")))
+             for p in (first, second)]
+    assert specs[0].file_name != specs[1].file_name
+    names = [s.file_name for s in specs]
 
     def shipped_sha(_):
         import hashlib as h
 
         from pyspark import SparkFiles
 
-        with open(SparkFiles.get("swapcheck.bin"), "rb") as handle:
-            yield h.sha256(handle.read()).hexdigest()
+        for name in names:
+            with open(SparkFiles.get(name), "rb") as handle:
+                yield name, h.sha256(handle.read()).hexdigest()
 
     seen = set(spark.sparkContext.parallelize(range(2), 2).mapPartitions(shipped_sha).collect())
-    assert seen == {wanted}
+    assert seen == {(names[0], tiny_models.stance_sha), (names[1], tiny_models.stance_alt_sha)}
 
 
 # --- bad models are bad input -----------------------------------------------------------------------

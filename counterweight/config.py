@@ -231,10 +231,44 @@ def conf_dir() -> Path:
     for candidate in candidates:
         if (candidate / "config.yaml").is_file():
             return candidate
+    packaged = _extract_packaged_conf()  # inside dist/counterweight.zip (spark-submit --py-files)
+    if packaged is not None:
+        return packaged
     raise ConfigError(
         f"no config directory found (looked for config.yaml in {', '.join(map(str, candidates))}); "
         f"set {CONF_DIR_ENV} to the project's conf/ directory"
     )
+
+
+_EXTRACTED: list[Path] = []
+
+
+def _extract_packaged_conf() -> Optional[Path]:
+    """Copy counterweight/_conf out of a zip import (Hydra reads configs from a real directory)."""
+    import importlib.resources
+    import tempfile
+
+    if _EXTRACTED:
+        return _EXTRACTED[0]
+    try:
+        root = importlib.resources.files("counterweight") / "_conf"
+        if not (root / "config.yaml").is_file():
+            return None
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        return None
+    target = Path(tempfile.mkdtemp(prefix="counterweight-conf-"))
+
+    def copy(node, dest: Path) -> None:
+        for child in node.iterdir():
+            if child.is_dir():
+                (dest / child.name).mkdir()
+                copy(child, dest / child.name)
+            elif child.name.endswith(".yaml"):
+                (dest / child.name).write_bytes(child.read_bytes())
+
+    copy(root, target)
+    _EXTRACTED.append(target)
+    return target
 
 
 def _schema_node(path: list[str]) -> Any:

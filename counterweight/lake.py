@@ -3,7 +3,7 @@
 Two engines produce the same Delta protocol (reader version 1, writer version 2):
 
 * **delta-spark**, when the Delta Lake jars are on Spark's classpath (Databricks, EMR, or
-  ``spark-submit --packages io.delta:delta-spark_2.13:4.0.0``): Spark writes and commits.
+  ``spark-submit --packages io.delta:delta-spark_2.13:4.4.1``): Spark writes and commits.
 * **delta-rs** otherwise (no Maven access here): executors write Parquet files into a run-private
   directory inside the table; the driver lists them, builds ``add`` (and ``remove``) actions and
   commits them with the ``deltalake`` library as ONE transaction. Data is invisible until that

@@ -42,7 +42,13 @@ def build_session(cfg: DictConfig):
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
-    conf = SparkConf()  # loads what spark-submit passed as Java system properties
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Under spark-submit the JVM already runs: connect first, so SparkConf() below loads what
+        # spark-submit passed (--master, --conf) instead of starting empty and overriding it.
+        from pyspark import SparkContext
+
+        SparkContext._ensure_initialized()
+    conf = SparkConf()  # loads spark-submit's settings (Java system properties)
     if not (os.environ.get("PYSPARK_PYTHON") or conf.contains("spark.pyspark.python")):
         # Python workers use the driver's interpreter (the project's virtualenv) unless told otherwise.
         os.environ["PYSPARK_PYTHON"] = sys.executable

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Servers started by tests (Spark UIs, block managers, clusters) listen on loopback only.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"

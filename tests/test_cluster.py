@@ -3,9 +3,8 @@
 Follows the README's "Running on a cluster" literally: ``python -m counterweight.package`` (what
 ``make package`` runs), a master and two workers started with ``.venv/bin/spark-class`` on
 127.0.0.1 (``cluster_util``; free ports instead of 7077/8080-8082, temporary directories), then
-``spark-submit --master ... --py-files dist/counterweight.zip --files dist/models/...`` with
-``spark.master=...`` also given as an override and ``COUNTERWEIGHT_CONF_DIR`` set (the README says
-why; two strict xfail tests below pin the two project bugs that make this necessary).
+``spark-submit --master ... --py-files dist/counterweight.zip --files dist/models/...``: the
+master comes from spark-submit alone, and the driver reads its config from the zip.
 
 One cluster is shared by the module; the lost-worker test kills a worker and runs last (the
 ``cluster`` fixture restarts dead workers for any test that comes after it anyway).
@@ -75,7 +74,7 @@ def submit_options(cluster: StandaloneCluster) -> list[str]:
 
 
 def driver_env(cluster: StandaloneCluster) -> dict[str, str]:
-    return {**cluster.env(), "COUNTERWEIGHT_CONF_DIR": str(REPO / "conf")}
+    return cluster.env()
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -141,7 +140,7 @@ def test_pipeline_on_the_cluster_equals_local(cluster, package, small_sample, de
     before = cluster.app_ids()
     result = spark_submit(
         "pipeline",
-        [f"spark.master={cluster.master_url}", f"input.path={small_sample}", f"lake.root={lake}", *DEMO_ARGS],
+        [f"input.path={small_sample}", f"lake.root={lake}", *DEMO_ARGS],
         extra=submit_options(cluster), env=driver_env(cluster),
     )
     assert result.returncode == 0, summary(result)
@@ -159,10 +158,6 @@ def test_pipeline_on_the_cluster_equals_local(cluster, package, small_sample, de
     assert mix_rows(lake, "demo") == mix_rows(demo_lake, "demo")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "counterweight/session.py build_session() creates SparkConf() before the JVM gateway is attached, so it "
-    "does not see spark-submit's settings and sets spark.master (and every key of the spark config group) "
-    "from the Hydra config: `spark-submit --master spark://...` alone runs the job in local[*] mode"))
 def test_spark_submit_master_alone_reaches_the_cluster(cluster, tmp_path) -> None:
     # The quickest job that builds its SparkSession: label on an empty lake stops right after (exit 3).
     before = cluster.app_ids()
@@ -173,10 +168,6 @@ def test_spark_submit_master_alone_reaches_the_cluster(cluster, tmp_path) -> Non
     assert cluster.app_ids() - before, "the job never registered with the master: it ran in local mode"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "with --py-files dist/counterweight.zip the driver imports counterweight from the zip, and "
-    "config.conf_dir() looks for <zip>/counterweight/_conf/config.yaml with Path.is_file(), which is "
-    "False inside a zip: exit 2 'no config directory found' unless COUNTERWEIGHT_CONF_DIR is set"))
 def test_py_files_driver_finds_its_packaged_config(package) -> None:
     result = spark_submit("label", ["--cfg"], extra=["--py-files", PY_FILES])
     assert "no config directory found" not in result.stdout + result.stderr, summary(result)
@@ -194,7 +185,7 @@ def test_label_survives_a_lost_worker(cluster, package, demo_lake, tmp_path) -> 
     # One scoring task per documents file (4), not 2 files per task, so both executors stay busy longer.
     one_file_per_task = "spark.sql.files.openCostInBytes=134217728"
     cmd = [str(SPARK_SUBMIT), *submit_options(cluster), "--conf", f"spark.ui.port={ui_port}",
-           "--conf", one_file_per_task, "jobs/label.py", f"spark.master={cluster.master_url}", f"lake.root={lake}",
+           "--conf", one_file_per_task, "jobs/label.py", f"lake.root={lake}",
            "label.batch_rows=8", "label.relabel_all=true"]
     driver = subprocess.Popen(cmd, cwd=REPO, env=driver_env(cluster), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
@@ -216,8 +207,8 @@ def test_label_survives_a_lost_worker(cluster, package, demo_lake, tmp_path) -> 
         return (app_id, busy, scoring[0]) if scoring and len(busy) == 2 else None
 
     try:
-        app_id, busy, stage = wait_for("scoring tasks running on both executors", scoring_on_both_executors, 300,
-                                interval=0.2)
+        app_id, busy, stage = wait_for("scoring tasks running on both executors", scoring_on_both_executors,
+                                       300, interval=0.2)
         killed_at = time.monotonic()
         cluster.kill_worker(0)
         returncode = driver.wait(timeout=600)

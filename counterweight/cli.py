@@ -104,4 +104,6 @@ def main(job: Optional[str], argv: list[str]) -> int:
         print(f"[counterweight] {job} failed with an unexpected error (above)", file=sys.stderr, flush=True)
         return 1
     print(f"[counterweight] {job} finished: {summary}", flush=True)
+    if isinstance(summary, dict) and summary.get("report_path"):
+        print(f"[counterweight] report: {summary['report_path']}", flush=True)
     return 0

@@ -29,4 +29,7 @@ def run(ctx) -> dict:
     root = ctx.lake.root
     print(f"[counterweight] pipeline done. Tables under {root}: "
           + ", ".join(t for t in (C.DOCUMENTS, C.QUARANTINE, C.LABELS, C.MIX, C.MIX_REPORT) if ctx.lake.exists(t)), flush=True)
-    return {step: {k: v for k, v in s.items() if not isinstance(v, dict)} for step, s in summary.items()}
+    out = {step: {k: v for k, v in s.items() if not isinstance(v, dict)} for step, s in summary.items()}
+    if "report" in summary:
+        out["report_path"] = summary["report"]["path"]
+    return out

@@ -87,5 +87,5 @@ Mix table version {lin['mix_version']}, run {html.escape(str(lin['run_id']))}.</
 </body></html>"""
         (out / "index.html").write_text(page, encoding="utf-8")
     print(f"[counterweight] report for mix '{mix_name}': {out / 'index.html'}")
-    return {"path": str(out / "index.html"), "tokens_before": summary["tokens_before"],
+    return {"path": str(out / "index.html"), "report_path": str(out / "index.html"), "tokens_before": summary["tokens_before"],
             "tokens_after": summary["tokens_after"]}

@@ -68,7 +68,9 @@ clean:
 BENCH_DT_VENV := bench/.venv-datatrove
 BENCH_DT_STAMP := $(BENCH_DT_VENV)/.installed
 
-bench-setup: $(STAMP) $(BENCH_DT_STAMP)
+BENCH_PYSPY := bench/.venv-tools/bin/py-spy
+
+bench-setup: $(STAMP) $(BENCH_DT_STAMP) $(BENCH_PYSPY)
 
 $(BENCH_DT_STAMP): bench/requirements-datatrove.txt
 	rm -rf $(BENCH_DT_VENV)
@@ -77,6 +79,10 @@ $(BENCH_DT_STAMP): bench/requirements-datatrove.txt
 	$(BENCH_DT_VENV)/bin/python -m pip install --quiet -r bench/requirements-datatrove.txt
 	$(BENCH_DT_VENV)/bin/python -c "import datatrove.pipeline.filters, fasttext"
 	touch $(BENCH_DT_STAMP)
+
+$(BENCH_PYSPY):  # for bench/profile_label.py only
+	$(PYTHON) -m venv bench/.venv-tools
+	bench/.venv-tools/bin/python -m pip install --quiet py-spy==0.4.3
 
 bench: bench-setup
 	$(PY) bench/run.py

@@ -8,10 +8,11 @@ or a passage of a Project Gutenberg novel about robots). How it expands a ~15k-d
 to hundreds of thousands of documents:
 
 * the source document is drawn by kind (``KIND_WEIGHTS``: mostly background text, plus fiction);
-* a Wikipedia document keeps a random contiguous run of 50-100 % of its paragraphs (the whole
-  article the first time it is drawn), so lengths follow the real articles' heavy-tailed
+* a Wikipedia document is the whole article (``WHOLE_DOC_SHARE`` of draws) or a random contiguous
+  run of 50-100 % of its paragraphs, so lengths follow the real articles' heavy-tailed
   distribution; a Gutenberg passage is a run of paragraphs of log-normal length (median
-  ``FICTION_MEDIAN_WORDS``), like a short story or a chapter;
+  ``FICTION_MEDIAN_WORDS``), like a short story or a chapter. Every draw is independent of
+  position, so the length distribution does not drift with N (the manifest records it per N);
 * ids are distinct (``bench-<index>``) and so are texts: a text seen before (compared after
   ``udfs.text.normalize_text``, as ingest's dedup does) gets one more real paragraph from another
   document of the same kind until it is new. So ingest keeps every document.
@@ -42,11 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 from udfs.text import normalize_text  # noqa: E402 - the project's own normalisation
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 SHARDS = 16
 SOURCE_NAME = "bench"
 FICTION_MEDIAN_WORDS = 2500
 FICTION_SIGMA = 0.9
+WHOLE_DOC_SHARE = 0.3  # a Wikipedia draw keeps the whole article with this probability
 # Share of documents drawn from each kind (fiction = Wikipedia plot pages + Gutenberg passages).
 KIND_WEIGHTS = {
     "wiki_background": 0.82,
@@ -116,7 +118,6 @@ class Expander:
         self.kinds = list(KIND_WEIGHTS)
         self.weights = [KIND_WEIGHTS[k] for k in self.kinds]
         self.seen: set[bytes] = set()
-        self.drawn: dict[tuple[str, int], int] = {}
         self.extended = 0
         # word counts per paragraph, for the fiction passages' target lengths
         self.words = {k: [[len(p.split()) for p in doc] for doc in docs] for k, docs in pools.items()}
@@ -133,10 +134,8 @@ class Expander:
                 words += counts[end]
                 end += 1
             return doc[start:end]
-        first = self.drawn.get((kind, d), 0) == 0
-        self.drawn[(kind, d)] = self.drawn.get((kind, d), 0) + 1
         n = len(doc)
-        k = n if first else rng.randint(max(1, math.ceil(n / 2)), n)
+        k = n if rng.random() < WHOLE_DOC_SHARE else rng.randint(max(1, math.ceil(n / 2)), n)
         start = rng.randint(0, n - k)
         return doc[start:start + k]
 
@@ -147,11 +146,12 @@ class Expander:
         paras = self._span(kind, rng.randrange(len(docs)))
         text = "\n\n".join(paras)
         key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+        if key in self.seen:
+            self.extended += 1  # documents that needed at least one extra paragraph
         while key in self.seen:  # seen before: add one more real paragraph from another document
             other = docs[rng.randrange(len(docs))]
             text = text + "\n\n" + other[rng.randrange(len(other))]
             key = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-            self.extended += 1
         self.seen.add(key)
         return kind, text
 
@@ -168,7 +168,7 @@ def build(ns: list[int], out: Path, corpus_dir: Path, seed: int = 20261126, forc
     ns = sorted(set(ns))
     checksums = source_checksums(corpus_dir)
     recipe = {"builder_version": BUILDER_VERSION, "seed": seed, "kind_weights": KIND_WEIGHTS, "shards": SHARDS,
-              "fiction_median_words": FICTION_MEDIAN_WORDS, "sources": checksums}
+              "fiction_median_words": FICTION_MEDIAN_WORDS, "whole_doc_share": WHOLE_DOC_SHARE, "sources": checksums}
     dirs = {n: out / f"n{n}" for n in ns}
 
     def up_to_date(n: int) -> bool:
@@ -194,6 +194,7 @@ def build(ns: list[int], out: Path, corpus_dir: Path, seed: int = 20261126, forc
     words: dict[int, dict[str, list[int]]] = {n: {k: [] for k in KIND_WEIGHTS} for n in todo}
     chars: dict[int, int] = {n: 0 for n in todo}
     n_max = max(todo)
+    extended_at = {n: 0 for n in todo}  # extensions made within the first n documents
     for i in range(n_max):
         kind, text = expander.next()
         line = json.dumps({"id": f"{SOURCE_NAME}-{i:07d}", "source": SOURCE_NAME, "kind": kind, "text": text},
@@ -204,6 +205,8 @@ def build(ns: list[int], out: Path, corpus_dir: Path, seed: int = 20261126, forc
                 handles[n][i % SHARDS].write(line)
                 words[n][kind].append(n_words)
                 chars[n] += len(text)
+        if i + 1 in extended_at:
+            extended_at[i + 1] = expander.extended
         if (i + 1) % 50000 == 0:
             print(f"[bench] corpus: {i + 1:,}/{n_max:,} documents", flush=True)
     for n in todo:
@@ -215,7 +218,7 @@ def build(ns: list[int], out: Path, corpus_dir: Path, seed: int = 20261126, forc
             "bytes": sum(f.stat().st_size for f in dirs[n].glob("part-*.jsonl")),
             "words": _percentiles(all_words),
             "by_kind": {k: _percentiles(ws) for k, ws in words[n].items() if ws},
-            "texts_extended_to_be_distinct": expander.extended,
+            "texts_extended_to_be_distinct": extended_at[n],
             "source_docs": {k: len(v) for k, v in pools.items()},
         }
         (dirs[n] / "_manifest.json").write_text(json.dumps(manifest, indent=1))

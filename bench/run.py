@@ -25,7 +25,8 @@ targets, machine, commands, load average before and after each measurement).
 Configuration (environment variable, or the command-line flag of the same name):
 ``BENCH_N`` (comma-separated N), ``BENCH_RUNS`` (runs per measurement; medians are quoted),
 ``BENCH_PIPELINE_RUNS`` (default: BENCH_RUNS), ``BENCH_PEER_N`` (N for (a) and (b); default the
-smallest N), ``BENCH_CORES`` (default 2), ``BENCH_ONLY`` (subset of
+smallest N), ``BENCH_CORES`` (default 2), ``BENCH_DRIVER_MEMORY`` (default 4g, the value in
+conf/spark/local.yaml, passed to spark-submit as --driver-memory), ``BENCH_ONLY`` (subset of
 ceiling,raw,datatrove,label_steady,label_submit,pipeline), ``BENCH_WORK`` (default bench/work).
 """
 
@@ -56,14 +57,19 @@ PY = str(ROOT / ".venv/bin/python")
 SPARK_SUBMIT = str(ROOT / ".venv/bin/spark-submit")
 DT_PY = str(BENCH / ".venv-datatrove/bin/python")
 PARTS = ("ceiling", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
-DEFAULTS = {"BENCH_N": "20000,40000,80000", "BENCH_RUNS": "3", "BENCH_CORES": "2"}
+DEFAULTS = {"BENCH_N": "20000,40000,80000", "BENCH_RUNS": "3", "BENCH_CORES": "2", "BENCH_DRIVER_MEMORY": "4g"}
 TARGETS = {
     "label_vs_ceiling_per_core": 0.75,  # >=
     "label_vs_datatrove": 1.5,  # >=
     "time_2n_over_n": 2.1,  # <=
     "driver_memory_growth": 1.2,  # <= peak RSS at the largest N / at the smallest N ("flat")
 }
+PROGRESS_RE = re.compile(r"\[Stage (\d+):[=> ]*\(\d+ \+ \d+\) / (\d+)\]")
 STAGE_RE = re.compile(r"\[counterweight\] ((?:ingest|label|mix|report|export)[a-z_]*: [^:\n]+): (.*?) in ([0-9.]+) s")
+
+
+class MeasureFailed(Exception):
+    """A measurement failed twice: its part is recorded as failed and the run goes on."""
 
 
 def log(msg: str) -> None:
@@ -77,6 +83,12 @@ def loadavg() -> list[float]:
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
+
+
+def spark_stage_tasks(log_path: Path) -> dict[str, int]:
+    """Spark stage id -> number of tasks, from the console progress bar in a job's log."""
+    text = log_path.read_text(errors="replace")
+    return {m.group(1): int(m.group(2)) for m in PROGRESS_RE.finditer(text)}
 
 
 def stage_times(log_path: Path) -> list[dict]:
@@ -142,6 +154,11 @@ class Bench:
         self.logs = self.work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.master = f"local[{self.cores}]"
+        # spark-submit starts the driver JVM before the job reads conf/spark/local.yaml, so its
+        # spark.driver.memory (4g) would be ignored and the heap would be spark-submit's 1g default
+        # (ingest of 100k documents runs out of heap with it): pass the same value explicitly.
+        self.driver_memory = args.driver_memory
+        self.submit = [SPARK_SUBMIT, "--master", self.master, "--driver-memory", self.driver_memory]
         self.commands: dict[str, str] = {}
         self.measurements: list[dict] = []
         self.failures: list[dict] = []  # failed attempts that were retried (kept in the JSON)
@@ -154,7 +171,8 @@ class Bench:
             before = loadavg()
             result = run_monitored(cmd, str(log_path), env=env, cwd=str(ROOT))
             result.update({"kind": kind, "n": n, "run": run, "log": _rel(str(log_path)), "loadavg_before": before,
-                           "loadavg_after": loadavg(), "stages": stage_times(log_path), "attempt": attempt})
+                           "loadavg_after": loadavg(), "stages": stage_times(log_path), "attempt": attempt,
+                           "spark_stage_tasks": spark_stage_tasks(log_path)})
             if result["exit_code"] == 0:
                 break
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
@@ -162,7 +180,7 @@ class Bench:
             log_path.rename(failed)
             self.failures.append({"kind": kind, "n": n, "run": run, "attempt": attempt, "log": _rel(str(failed))})
             if attempt == 2:
-                raise SystemExit(f"{kind} n={n} run {run} failed twice (exit {result['exit_code']}); log {failed}:\n{tail}")
+                raise MeasureFailed(f"{kind} n={n} run {run} failed twice (exit {result['exit_code']}); log {failed}:\n{tail}")
             log(f"{kind} n={n} run {run} failed (exit {result['exit_code']}, log {_rel(str(failed))}); retrying once")
         self.measurements.append(result)
         return result
@@ -195,7 +213,7 @@ class Bench:
             return lake, info
         shutil.rmtree(lake, ignore_errors=True)
         log(f"lake n={n:,}: ingesting {_rel(str(corpus_dir))} (untimed for the label job)")
-        cmd = [SPARK_SUBMIT, "--master", self.master, "jobs/ingest.py", "input=jsonl", f"input.path={corpus_dir}",
+        cmd = [*self.submit, "jobs/ingest.py", "input=jsonl", f"input.path={corpus_dir}",
                "input.id_field=id", f"lake.root={lake}"]
         res = self.measure("ingest", n, 0, cmd)
         text = (ROOT / res["log"]).read_text(errors="replace")
@@ -240,7 +258,8 @@ class Bench:
         return out
 
     def run_label_steady(self, lake: Path, n: int) -> dict:
-        cmd = [PY, "bench/steady_label.py", "--lake", str(lake), "--runs", str(self.runs), "--cores", str(self.cores)]
+        cmd = [PY, "bench/steady_label.py", "--lake", str(lake), "--runs", str(self.runs), "--cores", str(self.cores),
+               "--override", f"spark.conf.spark.driver.memory={self.driver_memory}"]
         res = self.measure("label_steady", n, 0, cmd)
         runs = self.json_tail(res, "BENCH_RUN ")
         for rec in runs:
@@ -259,7 +278,7 @@ class Bench:
                 "python_workers_sum_peak_rss_mb": res["python_workers_sum_peak_rss_mb"], "stages": res["stages"]}
 
     def run_label_submit(self, lake: Path, n: int) -> dict:
-        cmd = [SPARK_SUBMIT, "--master", self.master, "jobs/label.py", f"lake.root={lake}", "label.relabel_all=true"]
+        cmd = [*self.submit, "jobs/label.py", f"lake.root={lake}", "label.relabel_all=true"]
         results = []
         for r in range(self.runs):
             res = self.measure("label_submit", n, r, cmd)
@@ -282,7 +301,7 @@ class Bench:
         for r in range(self.pipeline_runs):
             base = self.work / "pipeline" / f"n{n}"
             shutil.rmtree(base, ignore_errors=True)
-            cmd = [SPARK_SUBMIT, "--master", self.master, "jobs/pipeline.py", "input=jsonl",
+            cmd = [*self.submit, "jobs/pipeline.py", "input=jsonl",
                    f"input.path={corpus_dir}", "input.id_field=id", f"lake.root={base / 'lake'}"]
             res = self.measure("pipeline", n, r, cmd)
             steps: dict[str, float] = {}
@@ -305,55 +324,102 @@ class Bench:
         started = dt.datetime.now(dt.timezone.utc)
         log(f"N = {', '.join(f'{n:,}' for n in self.ns)}; runs {self.runs} (pipeline {self.pipeline_runs}); "
             f"{self.master}; ceiling and DataTrove at N = {self.peer_n:,}; parts: {', '.join(p for p in PARTS if p in self.only)}")
-        machine = machine_info()
-        machine["loadavg_at_start"] = loadavg()
+        state = {"started_utc": started.isoformat(timespec="seconds"), "config": self.config(),
+                 "machine": machine_info()}
+        state["machine"]["loadavg_at_start"] = loadavg()
+        partial = BENCH / "results" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.partial.json"
+        partial.parent.mkdir(exist_ok=True)
         corpora = self.build_corpus()
-        corpus_stats = {n: json.loads((corpora[n] / "_manifest.json").read_text()) for n in self.ns}
-        lakes, ingest_info = {}, {}
+        state["corpus_stats"] = {n: json.loads((corpora[n] / "_manifest.json").read_text()) for n in self.ns}
+        lakes, state["ingest"] = {}, {}
         for n in self.ns:
-            lakes[n], ingest_info[n] = self.ensure_lake(n, corpora[n])
+            lakes[n], state["ingest"][n] = self.ensure_lake(n, corpora[n])
         res: dict = {"ceiling": {}, "raw": {}, "datatrove": {}, "label_steady": {}, "label_submit": {}, "pipeline": {}}
-        if "ceiling" in self.only:
-            res["ceiling"][self.peer_n] = self.run_ceiling(lakes[self.peer_n], self.peer_n, "label")
-        if "raw" in self.only:
-            res["raw"][self.peer_n] = self.run_ceiling(lakes[self.peer_n], self.peer_n, "raw")
-        if "datatrove" in self.only:
-            res["datatrove"][self.peer_n] = self.run_datatrove(corpora[self.peer_n], self.peer_n)
+        state["results"] = res
+
+        def save():  # after every part, so a crash late in a long run loses nothing measured
+            partial.write_text(json.dumps({**state, "commands": self.commands, "measurements": self.measurements,
+                                           "failed_attempts": self.failures}, indent=1, default=str))
+
+        def part(name: str, n: int, func, *fargs):
+            if name not in self.only:
+                return
+            try:
+                res[name][n] = func(*fargs)
+            except MeasureFailed as exc:
+                log(f"{name} n={n:,} FAILED, going on without it: {exc}")
+                state.setdefault("failed_parts", []).append({"part": name, "n": n, "error": str(exc)[-3000:]})
+            save()
+
+        save()
+        part("ceiling", self.peer_n, self.run_ceiling, lakes[self.peer_n], self.peer_n, "label")
+        part("raw", self.peer_n, self.run_ceiling, lakes[self.peer_n], self.peer_n, "raw")
+        part("datatrove", self.peer_n, self.run_datatrove, corpora[self.peer_n], self.peer_n)
         for n in self.ns:
-            if "label_steady" in self.only:
-                res["label_steady"][n] = self.run_label_steady(lakes[n], n)
-            if "label_submit" in self.only:
-                res["label_submit"][n] = self.run_label_submit(lakes[n], n)
-        if "pipeline" in self.only:
-            for n in self.ns:
-                res["pipeline"][n] = self.run_pipeline(corpora[n], n)
-        finished = dt.datetime.now(dt.timezone.utc)
-        machine["loadavg_at_end"] = loadavg()
-        summary = self.summarise(res)
+            part("label_steady", n, self.run_label_steady, lakes[n], n)
+            part("label_submit", n, self.run_label_submit, lakes[n], n)
+        for n in self.ns:
+            part("pipeline", n, self.run_pipeline, corpora[n], n)
+        state["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        state["machine"]["loadavg_at_end"] = loadavg()
+        save()
+        report = self.finish(state)
+        partial.unlink()
+        return report
+
+    def config(self) -> dict:
+        return {"n": self.ns, "runs": self.runs, "pipeline_runs": self.pipeline_runs, "cores": self.cores,
+                "master": self.master, "driver_memory": self.driver_memory, "peer_n": self.peer_n,
+                "parts": sorted(self.only)}
+
+    def finish(self, state: dict) -> dict:
+        """Summarise, print the table and write bench/results/<started>.json."""
+        started = dt.datetime.fromisoformat(state["started_utc"])
+        finished = dt.datetime.fromisoformat(state["finished_utc"])
+        corpus_stats, res = state["corpus_stats"], state["results"]
+        summary = self.summarise(res, corpus_stats)
         report = {
-            "started_utc": started.isoformat(timespec="seconds"), "finished_utc": finished.isoformat(timespec="seconds"),
+            "started_utc": state["started_utc"], "finished_utc": state["finished_utc"],
             "wall_minutes": round((finished - started).total_seconds() / 60, 1),
-            "config": {"n": self.ns, "runs": self.runs, "pipeline_runs": self.pipeline_runs, "cores": self.cores,
-                       "master": self.master, "peer_n": self.peer_n, "parts": sorted(self.only)},
-            "machine": machine, "targets": TARGETS, "summary": summary, "results": _str_keys(res),
+            "config": state["config"], "machine": state["machine"], "targets": TARGETS, "summary": summary,
+            "results": _str_keys({k: _str_keys(v) for k, v in res.items()}),
             "corpus": {str(n): {k: v for k, v in s.items() if k != "recipe"} for n, s in corpus_stats.items()},
-            "corpus_recipe": corpus_stats[self.ns[0]]["recipe"], "ingest": _str_keys(ingest_info),
-            "commands": self.commands, "measurements": self.measurements, "failed_attempts": self.failures,
+            "corpus_recipe": corpus_stats[self.ns[0]]["recipe"], "ingest": _str_keys(state["ingest"]),
+            "commands": state.get("commands", self.commands), "measurements": state.get("measurements", self.measurements),
+            "failed_attempts": state.get("failed_attempts", self.failures),
+            "failed_parts": state.get("failed_parts", []),
         }
-        out_dir = BENCH / "results"
-        out_dir.mkdir(exist_ok=True)
-        path = out_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+        path = BENCH / "results" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
         path.write_text(json.dumps(report, indent=1))
         print_table(report)
         log(f"results written to {_rel(str(path))}")
         return report
 
-    def summarise(self, res: dict) -> dict:
+    @classmethod
+    def resummarise(cls, path: str) -> dict:
+        """Rebuild the summary, table and final JSON from a (partial) results file."""
+        state = json.loads(Path(path).read_text())
+        cfg = state["config"]
+        args = argparse.Namespace(n=",".join(map(str, cfg["n"])), runs=cfg["runs"], pipeline_runs=cfg["pipeline_runs"],
+                                  cores=cfg["cores"], peer_n=cfg["peer_n"], only=",".join(cfg["parts"]),
+                                  driver_memory=cfg.get("driver_memory", DEFAULTS["BENCH_DRIVER_MEMORY"]),
+                                  work=str(BENCH / "work"))
+        bench = cls(args)
+        if "corpus_stats" not in state:  # a final results file: same numbers, recipe kept apart
+            state["corpus_stats"] = {k: {**v, "recipe": state["corpus_recipe"]} for k, v in state["corpus"].items()}
+        state["corpus_stats"] = {int(k): v for k, v in state["corpus_stats"].items()}
+        state["results"] = {part: {int(k): v for k, v in d.items()} for part, d in state["results"].items()}
+        state.setdefault("finished_utc", state["started_utc"])
+        state["machine"].setdefault("loadavg_at_end", state["machine"]["loadavg_at_start"])
+        return bench.finish(state)
+
+    def summarise(self, res: dict, corpus_stats: dict) -> dict:
         cores, s = self.cores, {}
         peer = self.peer_n
         per_n: dict[int, dict] = {}
         for n in self.ns:
-            row: dict = {}
+            row: dict = {"corpus_words": corpus_stats[n]["words"]["total"],
+                         "corpus_mean_words_per_doc": corpus_stats[n]["words"]["mean"]}
             if n in res["label_steady"]:
                 st = res["label_steady"][n]
                 row["steady_seconds"] = median(st["timed_seconds"])
@@ -402,6 +468,11 @@ class Bench:
             s["datatrove_executor_docs_per_s"] = peer / s["datatrove_executor_seconds"]
             s["datatrove_docs_per_cpu_s"] = peer / median([r["process_cpu_seconds"] for r in runs])
             s["datatrove_others_cpu_share"] = median([r["others_cpu_share"] for r in runs])
+        if "ceiling_docs_per_s_per_core" in s:  # for context at every N (the targets use N = peer)
+            for n, r in per_n.items():
+                for mode in ("submit", "steady"):
+                    if r.get(f"{mode}_docs_per_s"):
+                        r[f"{mode}_vs_ceiling_per_core"] = r[f"{mode}_docs_per_s"] / cores / s["ceiling_docs_per_s_per_core"]
         row = per_n.get(peer, {})
         ratios, checks = {}, {}
         for mode in ("submit", "steady"):
@@ -528,8 +599,14 @@ def main() -> int:
     ap.add_argument("--peer-n", type=int, default=int(env("BENCH_PEER_N")) if env("BENCH_PEER_N") else None)
     ap.add_argument("--cores", type=int, default=int(env("BENCH_CORES", DEFAULTS["BENCH_CORES"])))
     ap.add_argument("--only", default=env("BENCH_ONLY", ""))
+    ap.add_argument("--driver-memory", default=env("BENCH_DRIVER_MEMORY", DEFAULTS["BENCH_DRIVER_MEMORY"]))
     ap.add_argument("--work", default=env("BENCH_WORK", str(BENCH / "work")))
+    ap.add_argument("--resummarise", metavar="RESULTS_JSON",
+                    help="summarise a (partial) results file again instead of measuring")
     args = ap.parse_args()
+    if args.resummarise:
+        Bench.resummarise(args.resummarise)
+        return 0
     Bench(args).run()
     return 0
 

@@ -87,7 +87,7 @@ def _snapshot_files(dt) -> int:
 
 
 def _paths_in_log(table_path: str) -> set[str]:
-    """Every data file path named by an add or remove action in the table's log (JSON commits and checkpoints)."""
+    """Storage paths (relative, so URI-decoded once) of every data file an add or remove action in the log names."""
     fs, base = _fs_and_path(f"{table_path}/_delta_log")
     paths: set[str] = set()
     for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
@@ -111,9 +111,9 @@ def _paths_in_log(table_path: str) -> set[str]:
 
 
 def _existing(table_path: str, listed: list[str]) -> list[str]:
-    """The listed files (relative to the table, unquoted) that are still on storage, sorted."""
+    """The listed files (storage paths relative to the table) that are still on storage, sorted."""
     prefix = table_path.rstrip("/") + "/"
-    rel = sorted({urllib.parse.unquote(p[len(prefix):] if p.startswith(prefix) else p) for p in listed})
+    rel = sorted({p[len(prefix):] if p.startswith(prefix) else p for p in listed})
     if not rel:
         return []
     fs, base = _fs_and_path(table_path)

@@ -25,6 +25,9 @@ Texts from shared/ are read at build time and never committed (internal-only lic
 build writes fastText files plus ``manifest.json`` (inputs with sha256, counts per label and
 source, sha256 of each final training file) under ``build/training``.
 
+Training files (not validation files) also carry one short passage (8-60 tokens) of every longer
+example with its parent's label, so the models see short inputs too (see ``_snippet``).
+
 Balancing: smaller classes are repeated (at most 3x, whole examples in sha256 order) towards the
 largest class's size, after a hash-based validation split; nothing is thrown away.
 """
@@ -198,13 +201,37 @@ def _balance(examples: list[Example], label_of, seed: str) -> list[Example]:
     return [e for *_, e in sorted(keyed, key=lambda k: k[:3])]
 
 
-def _write_fasttext(path: Path, examples: Iterable[Example], label_of) -> int:
+SNIPPET_WORDS = (8, 60)  # training files also get one short passage of every longer example
+
+
+def _snippet(line: str, example_id: str, seed: str) -> Optional[str]:
+    """A deterministic run of 8-60 consecutive tokens from a longer training line, or None.
+
+    fastText averages word vectors plus an end-of-line vector; trained only on long lines, that
+    vector grows unchecked and decides short inputs alone (every 5-word text came out ai_fiction
+    with p=1.0). Short passages with their parent's label keep short inputs honest.
+    """
+    words = line.split()
+    if len(words) <= 2 * SNIPPET_WORDS[0]:
+        return None
+    lo, hi = SNIPPET_WORDS
+    n = lo + int(_h(seed, "snippet-len", example_id) * (min(hi, len(words) // 2) - lo + 1))
+    start = int(_h(seed, "snippet-start", example_id) * (len(words) - n + 1))
+    return " ".join(words[start:start + n])
+
+
+def _write_fasttext(path: Path, examples: Iterable[Example], label_of, snippets: bool = False) -> int:
     n = 0
     with open(path, "w", encoding="utf-8") as handle:
         for e in examples:
             line = model_text(_cut(normalize_text(e.text)))
-            if line:
-                handle.write(f"__label__{label_of(e)} {line}\n")
+            if not line:
+                continue
+            handle.write(f"__label__{label_of(e)} {line}\n")
+            n += 1
+            short = _snippet(line, f"{e.id}:{n}", path.name) if snippets else None
+            if short:
+                handle.write(f"__label__{label_of(e)} {short}\n")
                 n += 1
     return n
 
@@ -251,9 +278,12 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
         "stance_valid.txt": ([e for e in valid if e.stance in STANCES], lambda e: e.stance),
     }
     for name, (rows, label_of) in specs.items():
-        n = _write_fasttext(out_dir / name, rows, label_of)
+        n = _write_fasttext(out_dir / name, rows, label_of, snippets=name.endswith("_train.txt"))
+        written = Counter(line.split(" ", 1)[0].removeprefix("__label__")
+                          for line in (out_dir / name).read_text(encoding="utf-8").splitlines())
         files[name] = {"lines": n, "sha256": file_sha256(out_dir / name),
-                       "labels": dict(sorted(Counter(label_of(e) for e in rows).items())),
+                       "labels": dict(sorted(written.items())),  # lines per label, snippets included
+                       "examples_by_label": dict(sorted(Counter(label_of(e) for e in rows).items())),
                        "by_source": dict(sorted(Counter(e.source.split(":")[0] for e in rows).items()))}
     with open(out_dir / "examples.jsonl", "w", encoding="utf-8") as handle:
         for e in unique:

@@ -102,6 +102,9 @@ class BalanceConfig:
     adjust_villain: bool = True
     total_tokens: Optional[int] = None  # total weighted tokens of the mix (budget)
     backfill: bool = False  # keep the mix's total tokens where they were before the policy
+    # Keep the backfill buckets' token share where it was before the policy: their weight follows
+    # the other buckets' growth or shrinkage (exclusive with total_tokens and backfill).
+    keep_share: bool = False
     backfill_buckets: list[str] = field(default_factory=lambda: ["background"])
 
 
@@ -185,6 +188,13 @@ def validate_policy(policy, label_columns: set[str], topics: set[str], stances: 
         for name in getattr(bal, group):
             if name not in names and (bal.aligned_to_villain is not None or group == "backfill_buckets" and bal.backfill):
                 raise ConfigError(f"policy.balance.{group}: '{name}' is not a bucket; valid: {', '.join(names)}")
+    if bal.keep_share and (bal.backfill or bal.total_tokens is not None):
+        raise ConfigError("policy.balance.keep_share cannot be combined with policy.balance.backfill or "
+                          "policy.balance.total_tokens: each sets the backfill buckets' weight; choose one")
+    if bal.keep_share:
+        for name in bal.backfill_buckets:
+            if name not in names:
+                raise ConfigError(f"policy.balance.backfill_buckets: '{name}' is not a bucket; valid: {', '.join(names)}")
     if bal.aligned_to_villain is not None and bal.aligned_to_villain <= 0:
         raise ConfigError(f"policy.balance.aligned_to_villain: {bal.aligned_to_villain}; must be > 0")
     if bal.total_tokens is not None and bal.total_tokens <= 0:
@@ -222,7 +232,9 @@ def solve(configured: dict[str, float], tokens: dict[str, int], balance, max_rep
        aligned weighted tokens = ratio x villain weighted tokens. If s would push an aligned
        weight past ``max_repeats``, cap it and (``adjust_villain``) scale the villain weights down
        to keep the ratio; otherwise report the cap as binding.
-    2. Total: with ``total_tokens`` (or ``backfill``: the unweighted total), scale the backfill
+    2. Share (``keep_share``): give the backfill buckets the weight that keeps their token share
+       as it was: the other buckets' weighted tokens after / before.
+    3. Total: with ``total_tokens`` (or ``backfill``: the unweighted total), scale the backfill
        buckets' weights so the mix's weighted tokens equal it, within [0, max_repeats].
     Empty buckets and zero token counts never divide by zero: a target that needs tokens that do
     not exist is reported as binding ("no aligned tokens").
@@ -269,6 +281,26 @@ def solve(configured: dict[str, float], tokens: dict[str, int], balance, max_rep
                 weights[b] *= s
         v_after = _weighted(weights, tokens, villain)
         achieved["aligned_to_villain"] = (_weighted(weights, tokens, aligned) / v_after) if v_after > tol else math.inf
+
+    if balance.keep_share:
+        fill = [b for b in balance.backfill_buckets if b in weights]
+        fill_tokens = sum(tokens.get(b, 0) for b in fill)
+        rest = [b for b in all_buckets if b not in fill]
+        before = float(sum(tokens.get(b, 0) for b in rest))
+        share = fill_tokens / (fill_tokens + before) if fill_tokens + before > 0 else 0.0
+        targets["backfill_share"] = share
+        if fill_tokens <= 0 or before <= 0:
+            binding.append("no backfill tokens or no other tokens: the share is left as it is")
+        else:
+            w = _weighted(weights, tokens, rest) / before
+            if w > max_repeats:
+                binding.append(f"max_repeats={max_repeats:g} caps the backfill buckets below their share")
+                w = float(max_repeats)
+                feasible = False
+            for b in fill:
+                weights[b] = w
+        total_after = _weighted(weights, tokens, all_buckets)
+        achieved["backfill_share"] = _weighted(weights, tokens, fill) / total_after if total_after > 0 else 0.0
 
     total_target = balance.total_tokens
     if total_target is None and balance.backfill:

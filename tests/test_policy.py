@@ -507,3 +507,23 @@ def test_count_tokens_hf(tmp_path) -> None:
     # Whitespace splits words and punctuation: "the robot helps ." -> 4; unknown words count as [UNK]
     assert tok.count_tokens(["the robot helps.", "the alien waves", ""], "hf", path=str(path)) == [4, 3, 0]
     assert tokenizers.__version__
+
+
+def test_keep_share_holds_the_backfill_share() -> None:
+    # villain 100 tokens x0.5 -> 50, aligned 100 -> ratio 3 needs 150 (w 1.5), other 200 stays:
+    # others go 400 -> 400 - 50 + 50 = 400... use numbers where they grow: aligned ratio 4 -> 200.
+    bal = BalanceConfig(aligned_to_villain=4.0, keep_share=True)
+    tokens = {"villain_fiction": 100, "aligned_fiction": 100, "background": 600}
+    sol = solve({"villain_fiction": 0.5, "aligned_fiction": 1.0, "background": 1.0}, tokens, bal, 4)
+    # others before 200, after 50 + 200 = 250: background weight 250 / 200 = 1.25
+    assert sol.weights["background"] == pytest.approx(1.25)
+    share_before = 600 / 800
+    share_after = 1.25 * 600 / (1.25 * 600 + 250)
+    assert share_after == pytest.approx(share_before)
+    assert sol.achieved["backfill_share"] == pytest.approx(share_before)
+    assert sol.feasible
+
+
+def test_keep_share_with_backfill_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="keep_share"):
+        config.load(["policy=balance", "policy.balance.backfill=true"])

@@ -119,6 +119,8 @@ class Lake:
             )
         self.engine = engine
         if _is_local(self.root):
+            if os.path.exists(self.root) and not os.path.isdir(self.root):
+                raise BadInputError(f"lake.root {self.root} is a file, not a directory; give a directory for the tables")
             os.makedirs(self.root, exist_ok=True)
         log.info("lake %s (engine %s)", self.root, self.engine)
 

@@ -126,7 +126,9 @@ def test_balance_repeats_are_whole_and_capped(base) -> None:
         by_bucket.setdefault(r["bucket"], set()).add(r["repeats"])
     assert by_bucket["villain_fiction"] == {0, 1}  # weight 0.5
     assert by_bucket["aligned_fiction"] == {1, 2}  # weight ~1.58
-    assert by_bucket["background"] == by_bucket["ai_other"] == by_bucket["ai_discourse_villain"] == {1}
+    assert by_bucket["ai_other"] == by_bucket["ai_discourse_villain"] == {1}
+    # keep_share: the background's weight follows the AI buckets' net change, so it is near 1
+    assert by_bucket["background"] <= {0, 1, 2} and 1 in by_bucket["background"]
 
 
 def test_background_share_moves_less_than_one_point(base) -> None:
@@ -135,8 +137,8 @@ def test_background_share_moves_less_than_one_point(base) -> None:
     before = background / TOTAL_TOKENS
     after_total = sum(r["repeats"] * r["tokens"] for r in rows.values())
     after = realised(rows, "background") / after_total
-    assert realised(rows, "background") == background
     assert abs(after - before) < 0.01
+    assert abs(after - before) < 0.002  # keep_share holds it to within rounding
     assert report["background"]["token_share_before"] == pytest.approx(before)
     assert report["background"]["token_share_after"] == pytest.approx(after)
 
@@ -175,7 +177,8 @@ def test_mix_report_one_row_per_bucket(base) -> None:
         assert r["docs_after"] == sum(1 for x in rows.values() if x["bucket"] == bucket and x["repeats"] > 0)
         assert r["tokens_after"] == realised(rows, bucket)
         assert r["max_repeats"] == max(x["repeats"] for x in rows.values() if x["bucket"] == bucket)
-        assert json.loads(r["targets"]) == {"aligned_to_villain": 3.0}
+        assert json.loads(r["targets"]) == {"aligned_to_villain": 3.0, "backfill_share": pytest.approx(
+            sum(d.tokens for d in DOCS if shipped_bucket(d) == "background") / TOTAL_TOKENS)}
         assert json.loads(r["achieved"])["aligned_to_villain"] == pytest.approx(3.0)
         assert r["binding"] == ""
     assert report["villain_fiction"]["docs_before"] == 80 and report["villain_fiction"]["tokens_before"] == 4167
@@ -399,3 +402,10 @@ def test_strict_policy_with_infeasible_target_raises(lake, mix) -> None:
         mix("strict", ["policy=balance", "policy.strict=true", "policy.balance.adjust_villain=false",
                        "policy.balance.aligned_to_villain=20"])
     assert read_mix(lake, "strict") == []
+
+
+def test_without_keep_share_background_is_untouched(mix) -> None:
+    summary, rows, _ = mix("noshare", [*BASE, "policy.balance.keep_share=false"])
+    background = sum(d.tokens for d in DOCS if shipped_bucket(d) == "background")
+    assert realised(rows, "background") == background
+    assert summary["weights"]["background"] == 1.0

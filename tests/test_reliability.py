@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -282,11 +281,6 @@ def _ingest_folder(spark, tmp_path: Path, files: dict[str, bytes], *extra: str) 
     return summary, lake
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a JSON string escape of a lone UTF-16 surrogate (e.g. \\ud83d, a cut emoji, common in scraped text) "
-    "parses with json.loads but cannot be encoded to UTF-8: udfs/text.py sha256_hex (via text_hash, from "
-    "udfs/raw_input.py RecordParser.document) raises UnicodeEncodeError, the Spark task fails and the whole "
-    "ingest crashes (exit 1) instead of quarantining the record"))
 def test_lone_surrogate_escape_is_quarantined_not_a_crash(spark, tmp_path) -> None:
     lines = [hostile.enc({"id": "ok-1", "text": "Before."}), b'{"id": "sur", "text": "cut emoji \\ud83d here"}',
              hostile.enc({"id": "ok-2", "text": "After."})]
@@ -295,10 +289,6 @@ def test_lone_surrogate_escape_is_quarantined_not_a_crash(spark, tmp_path) -> No
     assert {d["text"] for d in rows_of(lake, "documents")} == {"Before.", "After."}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: multi-member gzip (what `cat a.gz b.gz` or bgzip produce) loses every member after the first: "
-    "udfs/raw_input.py _GunzipStream._fill returns as soon as one member's output is decoded and drops "
-    "the member's unused_data still held in the local `data`, so the file ends with a false truncated_file row"))
 def test_multi_member_gzip_is_read_whole(spark, tmp_path) -> None:
     first = hostile.enc({"id": "m1", "text": "First member."}) + b"\n"
     second = hostile.enc({"id": "m2", "text": "Second member."}) + b"\n"
@@ -334,19 +324,12 @@ def test_dangling_symlink_fails_strict_mode(spark, tmp_path) -> None:
         _ingest_folder(spark, tmp_path, {}, "input.strict=true")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a JSONL file holding only blank lines is skipped without a trace, while a zero-byte file gives an "
-    "empty_file row: udfs/raw_input.py parse_jsonl sets seen_any for blank lines too"))
 def test_blank_lines_only_file_is_an_empty_file_row(spark, tmp_path) -> None:
     summary, _ = _ingest_folder(spark, tmp_path, {"a.jsonl": hostile.enc({"id": "g", "text": "Good."}) + b"\n",
                                                   "blank.jsonl": b"\n   \n\t\n"})
     assert summary["quarantine_reasons"] == {"empty_file": 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a Parquet text column stored dictionary-encoded (pandas 'category', Arrow dictionary<string>) is "
-    "rejected as wrong_schema, so every good row of the file is lost: udfs/raw_input.py parse_parquet accepts "
-    "only string/large_string types"))
 def test_dictionary_encoded_parquet_text_is_read(spark, tmp_path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -693,9 +676,6 @@ def test_two_mix_jobs_at_once_never_mix_their_rows(mix_lake, tmp_path) -> None:
 # =====================================================================================================
 # 6. Bad configuration and artefacts: clear error, distinct exit code, no table touched
 # =====================================================================================================
-NO_SPARK = "no-spark"  # the error must come before Spark starts
-
-
 def _artefact_cases(lake: Path, plain: Path, garbage: Path, not_a_dir: Path) -> list:
     return [
         # (id, job, args, exit code, words the message must contain, before Spark starts?)
@@ -719,9 +699,7 @@ def _artefact_cases(lake: Path, plain: Path, garbage: Path, not_a_dir: Path) -> 
     ]
 
 
-XFAIL_CASES = {"lake_root_is_a_file": (
-    "BUG: lake.root pointing at a regular file exits 1 with a FileExistsError traceback instead of a "
-    "BadInputError (exit 3): counterweight/lake.py Lake.__init__ calls os.makedirs(root, exist_ok=True) unchecked")}
+XFAIL_CASES: dict[str, str] = {}  # cases pinning open bugs (none at present)
 
 
 @pytest.fixture(scope="module")

@@ -260,13 +260,14 @@ def parse_jsonl(split: dict, opts: ParseOptions) -> Iterator[pa.RecordBatch]:
                 start = start - 1 + len(skipped)
         try:
             for offset, line, complete in _iter_lines(stream, start, end, limit):
-                seen_any = True
                 if not complete:
+                    seen_any = True
                     parser.quarantine(
                         rows, Reason.TOO_LARGE, f"line longer than {limit} bytes (ingest.max_chars={opts.max_chars})",
                         line, offset,
                     )
                 elif line.strip():
+                    seen_any = True
                     _parse_json_line(parser, rows, line, offset)
                 yield from _batches(rows, opts.batch_records)
         except (EOFError, zlib.error, OSError) as exc:
@@ -308,9 +309,8 @@ class _GunzipStream:
                     raise _TruncatedWithData()
                 return False
             self.started = True
-            while data:
-                out = self.decoder.decompress(data)
-                self.buffer += out
+            while data:  # decode every byte read, across member boundaries, before returning
+                self.buffer += self.decoder.decompress(data)
                 if self.decoder.eof:  # member finished: the rest may be another member
                     data = self.decoder.unused_data
                     self.decoder = zlib.decompressobj(wbits=31)
@@ -318,8 +318,6 @@ class _GunzipStream:
                         self.started = False
                 else:
                     data = b""
-                if out:
-                    return True
             if self.buffer:
                 return True
 
@@ -362,6 +360,12 @@ def _parse_json_line(parser: RecordParser, rows: _Rows, line: bytes, offset: int
         record = json.loads(decoded)
     except ValueError as exc:
         return parser.quarantine(rows, Reason.MALFORMED_JSON, str(exc), decoded, offset)
+    if "\\ud" in decoded or "\\uD" in decoded:  # a JSON escape may hold an unpaired UTF-16 surrogate
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return parser.quarantine(rows, Reason.INVALID_UTF8,
+                                     f"JSON escape decodes to an unpaired surrogate ({exc.reason})", decoded, offset)
     if not isinstance(record, dict):
         return parser.quarantine(rows, Reason.NOT_AN_OBJECT, f"a JSON {type(record).__name__}, expected an object",
                                  decoded, offset)
@@ -394,6 +398,8 @@ def parse_parquet(split: dict, opts: ParseOptions) -> Iterator[pa.RecordBatch]:
             yield rows.batch()
             return
         text_type = schema.field(text_col).type
+        if pa.types.is_dictionary(text_type):
+            text_type = text_type.value_type  # dictionary-encoded strings read back as plain strings
         if "." not in opts.text_field and not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
             parser.file_problem(rows, Reason.WRONG_SCHEMA, f"column '{text_col}' is {text_type}, expected string")
             yield rows.batch()

@@ -24,9 +24,12 @@ targets, machine, commands, load average before and after each measurement).
 
 Configuration (environment variable, or the command-line flag of the same name):
 ``BENCH_N`` (comma-separated N), ``BENCH_RUNS`` (runs per measurement; medians are quoted),
-``BENCH_PIPELINE_RUNS`` (default: BENCH_RUNS), ``BENCH_PEER_N`` (N for (a) and (b); default the
+``BENCH_PIPELINE_RUNS`` (default 1), ``BENCH_PEER_N`` (N for (a) and (b); default the
 smallest N), ``BENCH_CORES`` (default 2), ``BENCH_DRIVER_MEMORY`` (default 4g, the value in
-conf/spark/local.yaml, passed to spark-submit as --driver-memory), ``BENCH_ONLY`` (subset of
+conf/spark/local.yaml, passed to spark-submit as --driver-memory), ``BENCH_PIPELINE_OVERRIDES``
+(extra Hydra overrides for the pipeline runs; default ``spark.conf.spark.sql.shuffle.partitions=64``),
+``BENCH_INGEST_CHUNK``
+(documents per ingest run when building the lakes; default 100000), ``BENCH_ONLY`` (subset of
 ceiling,raw,datatrove,label_steady,label_submit,pipeline), ``BENCH_WORK`` (default bench/work).
 """
 
@@ -36,6 +39,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -57,7 +61,10 @@ PY = str(ROOT / ".venv/bin/python")
 SPARK_SUBMIT = str(ROOT / ".venv/bin/spark-submit")
 DT_PY = str(BENCH / ".venv-datatrove/bin/python")
 PARTS = ("ceiling", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
-DEFAULTS = {"BENCH_N": "20000,40000,80000", "BENCH_RUNS": "3", "BENCH_CORES": "2", "BENCH_DRIVER_MEMORY": "4g"}
+DEFAULTS = {
+    "BENCH_N": "20000,40000,80000", "BENCH_RUNS": "3", "BENCH_PIPELINE_RUNS": "1", "BENCH_CORES": "2",
+    "BENCH_DRIVER_MEMORY": "4g", "BENCH_PIPELINE_OVERRIDES": "spark.conf.spark.sql.shuffle.partitions=64",
+}
 TARGETS = {
     "label_vs_ceiling_per_core": 0.75,  # >=
     "label_vs_datatrove": 1.5,  # >=
@@ -158,6 +165,10 @@ class Bench:
         # spark.driver.memory (4g) would be ignored and the heap would be spark-submit's 1g default
         # (ingest of 100k documents runs out of heap with it): pass the same value explicitly.
         self.driver_memory = args.driver_memory
+        self.ingest_chunk = args.ingest_chunk
+        # The pipeline ingests the whole corpus in one run: with the default 8 shuffle partitions a
+        # 200k-document ingest runs out of a 4g heap, with 64 it completes (docs/benchmarks.md).
+        self.pipeline_overrides = args.pipeline_overrides.split()
         self.submit = [SPARK_SUBMIT, "--master", self.master, "--driver-memory", self.driver_memory]
         self.commands: dict[str, str] = {}
         self.measurements: list[dict] = []
@@ -212,16 +223,35 @@ class Bench:
             log(f"lake n={n:,}: reusing {_rel(str(lake))} ({info['documents']:,} documents)")
             return lake, info
         shutil.rmtree(lake, ignore_errors=True)
-        log(f"lake n={n:,}: ingesting {_rel(str(corpus_dir))} (untimed for the label job)")
-        cmd = [*self.submit, "jobs/ingest.py", "input=jsonl", f"input.path={corpus_dir}",
-               "input.id_field=id", f"lake.root={lake}"]
-        res = self.measure("ingest", n, 0, cmd)
-        text = (ROOT / res["log"]).read_text(errors="replace")
-        m = re.search(r"ingest reconciliation: read (\d+) = documents (\d+)", text)
-        documents = int(m.group(2)) if m else None
+        # Ingest in chunks of at most BENCH_INGEST_CHUNK documents (whole corpus files, linked into
+        # one folder per chunk): one ingest run over 200k documents (1.6 GB) runs out of a 4g heap
+        # (docs/benchmarks.md, "Findings"). Each chunk is an incremental ingest into the same lake.
+        files = sorted(corpus_dir.glob("part-*.jsonl"))
+        n_chunks = max(1, math.ceil(n / self.ingest_chunk))
+        per_chunk = math.ceil(len(files) / n_chunks)
+        groups = [files[i:i + per_chunk] for i in range(0, len(files), per_chunk)]
+        log(f"lake n={n:,}: ingesting {_rel(str(corpus_dir))} in {len(groups)} run(s) (untimed for the label job)")
+        documents, seconds = 0, 0.0
+        for k, group in enumerate(groups):
+            if len(groups) == 1:
+                path = corpus_dir
+            else:
+                path = self.work / "ingest-chunks" / f"n{n}" / f"c{k}"
+                shutil.rmtree(path, ignore_errors=True)
+                path.mkdir(parents=True)
+                for f in group:
+                    (path / f.name).symlink_to(f)
+            cmd = [*self.submit, "jobs/ingest.py", "input=jsonl", f"input.path={path}",
+                   "input.id_field=id", f"lake.root={lake}"]
+            res = self.measure("ingest", n, k, cmd)
+            text = (ROOT / res["log"]).read_text(errors="replace")
+            m = re.search(r"ingest reconciliation: read (\d+) = documents (\d+) \(new (\d+)", text)
+            documents += int(m.group(3)) if m else 0
+            seconds += res["seconds"]
         if documents != n:
-            raise SystemExit(f"ingest of n={n} kept {documents} documents, expected {n}: see {res['log']}")
-        info = {"corpus_key": key, "documents": documents, "ingest_seconds": round(res["seconds"], 1)}
+            raise SystemExit(f"ingest of n={n} kept {documents} documents, expected {n}: see {self.logs}")
+        info = {"corpus_key": key, "documents": documents, "ingest_runs": len(groups),
+                "ingest_seconds": round(seconds, 1)}
         marker.write_text(json.dumps(info))
         return lake, info
 
@@ -302,7 +332,8 @@ class Bench:
             base = self.work / "pipeline" / f"n{n}"
             shutil.rmtree(base, ignore_errors=True)
             cmd = [*self.submit, "jobs/pipeline.py", "input=jsonl",
-                   f"input.path={corpus_dir}", "input.id_field=id", f"lake.root={base / 'lake'}"]
+                   f"input.path={corpus_dir}", "input.id_field=id", f"lake.root={base / 'lake'}",
+                   *self.pipeline_overrides]
             res = self.measure("pipeline", n, r, cmd)
             steps: dict[str, float] = {}
             for st in res["stages"]:
@@ -320,29 +351,49 @@ class Bench:
                 "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results]}
 
     # --- main ----------------------------------------------------------------------------
-    def run(self) -> dict:
-        started = dt.datetime.now(dt.timezone.utc)
+    def run(self, resume: str | None = None) -> dict:
+        if "datatrove" in self.only and not Path(DT_PY).exists():
+            raise SystemExit(f"{_rel(DT_PY)} is missing: run `make bench-setup` (or leave datatrove out of BENCH_ONLY)")
+        if resume:  # carry on with a partial results file: parts already measured are kept
+            partial = Path(resume)
+            state = json.loads(partial.read_text())
+            if state["config"]["n"] != self.ns or state["config"]["runs"] != self.runs:
+                raise SystemExit(f"--resume {resume}: it was measured with {state['config']}; use the same settings")
+            state["corpus_stats"] = {int(k): v for k, v in state["corpus_stats"].items()}
+            state["ingest"] = {int(k): v for k, v in state["ingest"].items()}
+            state["results"] = {part: {int(k): v for k, v in d.items()} for part, d in state["results"].items()}
+            self.commands, self.measurements = state.pop("commands"), state.pop("measurements")
+            self.failures = state.pop("failed_attempts")
+            state.setdefault("resumed", []).append({"at_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                                    "loadavg": loadavg()})
+            started = dt.datetime.fromisoformat(state["started_utc"])
+            log(f"resuming {_rel(str(partial))}: already measured: "
+                + ", ".join(f"{p} {sorted(d)}" for p, d in state["results"].items() if d))
+        else:
+            started = dt.datetime.now(dt.timezone.utc)
+            state = {"started_utc": started.isoformat(timespec="seconds"), "config": self.config(),
+                     "machine": machine_info()}
+            state["machine"]["loadavg_at_start"] = loadavg()
+            partial = BENCH / "results" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.partial.json"
         log(f"N = {', '.join(f'{n:,}' for n in self.ns)}; runs {self.runs} (pipeline {self.pipeline_runs}); "
-            f"{self.master}; ceiling and DataTrove at N = {self.peer_n:,}; parts: {', '.join(p for p in PARTS if p in self.only)}")
-        state = {"started_utc": started.isoformat(timespec="seconds"), "config": self.config(),
-                 "machine": machine_info()}
-        state["machine"]["loadavg_at_start"] = loadavg()
-        partial = BENCH / "results" / f"{started.strftime('%Y%m%dT%H%M%SZ')}.partial.json"
+            f"{self.master}; ceiling and DataTrove at N = {self.peer_n:,}; "
+            f"parts: {', '.join(p for p in PARTS if p in self.only)}")
         partial.parent.mkdir(exist_ok=True)
         corpora = self.build_corpus()
         state["corpus_stats"] = {n: json.loads((corpora[n] / "_manifest.json").read_text()) for n in self.ns}
-        lakes, state["ingest"] = {}, {}
+        lakes, ingest = {}, state.get("ingest", {})
         for n in self.ns:
-            lakes[n], state["ingest"][n] = self.ensure_lake(n, corpora[n])
-        res: dict = {"ceiling": {}, "raw": {}, "datatrove": {}, "label_steady": {}, "label_submit": {}, "pipeline": {}}
-        state["results"] = res
+            lakes[n], info = self.ensure_lake(n, corpora[n])
+            ingest.setdefault(n, info)
+        state["ingest"] = ingest
+        res = state.setdefault("results", {p: {} for p in PARTS})
 
         def save():  # after every part, so a crash late in a long run loses nothing measured
             partial.write_text(json.dumps({**state, "commands": self.commands, "measurements": self.measurements,
                                            "failed_attempts": self.failures}, indent=1, default=str))
 
         def part(name: str, n: int, func, *fargs):
-            if name not in self.only:
+            if name not in self.only or n in res[name]:
                 return
             try:
                 res[name][n] = func(*fargs)
@@ -369,7 +420,9 @@ class Bench:
 
     def config(self) -> dict:
         return {"n": self.ns, "runs": self.runs, "pipeline_runs": self.pipeline_runs, "cores": self.cores,
-                "master": self.master, "driver_memory": self.driver_memory, "peer_n": self.peer_n,
+                "master": self.master, "driver_memory": self.driver_memory, "ingest_chunk": self.ingest_chunk,
+                "pipeline_overrides": self.pipeline_overrides,
+                "peer_n": self.peer_n,
                 "parts": sorted(self.only)}
 
     def finish(self, state: dict) -> dict:
@@ -403,6 +456,8 @@ class Bench:
         args = argparse.Namespace(n=",".join(map(str, cfg["n"])), runs=cfg["runs"], pipeline_runs=cfg["pipeline_runs"],
                                   cores=cfg["cores"], peer_n=cfg["peer_n"], only=",".join(cfg["parts"]),
                                   driver_memory=cfg.get("driver_memory", DEFAULTS["BENCH_DRIVER_MEMORY"]),
+                                  ingest_chunk=cfg.get("ingest_chunk", 100000),
+                                  pipeline_overrides=" ".join(cfg.get("pipeline_overrides", [])),
                                   work=str(BENCH / "work"))
         bench = cls(args)
         if "corpus_stats" not in state:  # a final results file: same numbers, recipe kept apart
@@ -594,20 +649,25 @@ def main() -> int:
     env = os.environ.get
     ap.add_argument("--n", default=env("BENCH_N", DEFAULTS["BENCH_N"]))
     ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", DEFAULTS["BENCH_RUNS"])))
-    ap.add_argument("--pipeline-runs", type=int,
-                    default=int(env("BENCH_PIPELINE_RUNS")) if env("BENCH_PIPELINE_RUNS") else None)
+    ap.add_argument("--pipeline-runs", type=int, default=int(env("BENCH_PIPELINE_RUNS", DEFAULTS["BENCH_PIPELINE_RUNS"])))
     ap.add_argument("--peer-n", type=int, default=int(env("BENCH_PEER_N")) if env("BENCH_PEER_N") else None)
     ap.add_argument("--cores", type=int, default=int(env("BENCH_CORES", DEFAULTS["BENCH_CORES"])))
     ap.add_argument("--only", default=env("BENCH_ONLY", ""))
     ap.add_argument("--driver-memory", default=env("BENCH_DRIVER_MEMORY", DEFAULTS["BENCH_DRIVER_MEMORY"]))
+    ap.add_argument("--pipeline-overrides", default=env("BENCH_PIPELINE_OVERRIDES", DEFAULTS["BENCH_PIPELINE_OVERRIDES"]),
+                    help="extra Hydra overrides for the pipeline runs (space-separated)")
+    ap.add_argument("--ingest-chunk", type=int, default=int(env("BENCH_INGEST_CHUNK", "100000")),
+                    help="ingest each bench lake in runs of at most this many documents")
     ap.add_argument("--work", default=env("BENCH_WORK", str(BENCH / "work")))
+    ap.add_argument("--resume", metavar="PARTIAL_JSON", default=env("BENCH_RESUME"),
+                    help="carry on with bench/results/<started>.partial.json after an interruption")
     ap.add_argument("--resummarise", metavar="RESULTS_JSON",
                     help="summarise a (partial) results file again instead of measuring")
     args = ap.parse_args()
     if args.resummarise:
         Bench.resummarise(args.resummarise)
         return 0
-    Bench(args).run()
+    Bench(args).run(resume=args.resume)
     return 0
 
 

@@ -98,6 +98,19 @@ def spark_stage_tasks(log_path: Path) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in PROGRESS_RE.finditer(text)}
 
 
+GC_RE = re.compile(r"GC\(\d+\) Pause .*? (\d+)M->(\d+)M\((\d+)M\)")
+
+
+def gc_stats(path: Path) -> dict | None:
+    """Peak heap in use after a collection, and peak committed heap, from a JVM -Xlog:gc file (MB)."""
+    if not path.exists():
+        return None
+    after, committed, pauses = 0, 0, 0
+    for m in GC_RE.finditer(path.read_text(errors="replace")):
+        after, committed, pauses = max(after, int(m.group(2))), max(committed, int(m.group(3))), pauses + 1
+    return {"heap_after_gc_peak_mb": after, "heap_committed_peak_mb": committed, "gc_pauses": pauses}
+
+
 def stage_times(log_path: Path) -> list[dict]:
     text = log_path.read_text(errors="replace")
     return [{"stage": m.group(1), "what": m.group(2), "seconds": float(m.group(3))} for m in STAGE_RE.finditer(text)]
@@ -178,12 +191,20 @@ class Bench:
     def measure(self, kind: str, n: int, run: int, cmd: list[str], env=None) -> dict:
         log_path = self.logs / f"{kind}-n{n}-r{run}.log"
         self.commands.setdefault(kind, " ".join(_rel(c) for c in cmd))
+        # JVM GC log: the heap still in use after each collection is the driver's real memory need
+        # (RSS only shows how far the heap was allowed to grow before collecting).
+        gc_log = self.logs / f"{kind}-n{n}-r{run}.gc.log"
+        gc_log.unlink(missing_ok=True)
+        if cmd[0] == SPARK_SUBMIT:
+            cmd = [cmd[0], "--driver-java-options", f"-Xlog:gc:file={gc_log}", *cmd[1:]]
+        elif kind == "label_steady":
+            cmd = [*cmd, "--override", f"+spark.conf.spark.driver.extraJavaOptions='-Xlog:gc:file={gc_log}'"]
         for attempt in (1, 2):
             before = loadavg()
             result = run_monitored(cmd, str(log_path), env=env, cwd=str(ROOT))
             result.update({"kind": kind, "n": n, "run": run, "log": _rel(str(log_path)), "loadavg_before": before,
                            "loadavg_after": loadavg(), "stages": stage_times(log_path), "attempt": attempt,
-                           "spark_stage_tasks": spark_stage_tasks(log_path)})
+                           "spark_stage_tasks": spark_stage_tasks(log_path), "jvm_gc": gc_stats(gc_log)})
             if result["exit_code"] == 0:
                 break
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
@@ -305,6 +326,7 @@ class Bench:
                 "timed_cpu_seconds": [r["cpu_seconds"] for r in timed],
                 "others_cpu_share": [r["others_cpu_share"] for r in timed],
                 "peak_rss_mb": res["peak_rss_mb"], "driver_jvm_xmx": res["driver_jvm_xmx"],
+                "jvm_heap_after_gc_peak_mb": (res.get("jvm_gc") or {}).get("heap_after_gc_peak_mb"),
                 "python_workers_sum_peak_rss_mb": res["python_workers_sum_peak_rss_mb"], "stages": res["stages"]}
 
     def run_label_submit(self, lake: Path, n: int) -> dict:
@@ -324,6 +346,7 @@ class Bench:
             "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results],
             "python_workers_sum_peak_rss_mb": [r["python_workers_sum_peak_rss_mb"] for r in results],
             "driver_jvm_xmx": results[0]["driver_jvm_xmx"], "stages": [r["stages"] for r in results],
+            "jvm_heap_after_gc_peak_mb": [(r.get("jvm_gc") or {}).get("heap_after_gc_peak_mb") for r in results],
         }
 
     def run_pipeline(self, corpus_dir: Path, n: int) -> dict:
@@ -348,7 +371,8 @@ class Bench:
                 "cpu_seconds": [r["cpu_seconds_total"] for r in results],
                 "others_cpu_share": [r["others_cpu_share"] for r in results],
                 "driver_jvm_peak_rss_mb": [r["peak_rss_mb"]["driver_jvm"] for r in results],
-                "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results]}
+                "driver_python_peak_rss_mb": [r["peak_rss_mb"]["driver_python"] for r in results],
+                "jvm_heap_after_gc_peak_mb": [(r.get("jvm_gc") or {}).get("heap_after_gc_peak_mb") for r in results]}
 
     # --- main ----------------------------------------------------------------------------
     def run(self, resume: str | None = None) -> dict:
@@ -485,6 +509,7 @@ class Bench:
                 row["steady_driver_jvm_peak_rss_mb"] = st["peak_rss_mb"]["driver_jvm"]
                 row["steady_driver_python_peak_rss_mb"] = st["peak_rss_mb"]["driver_python"]
                 row["steady_driver_jvm_xmx"] = st["driver_jvm_xmx"]
+                row["steady_jvm_heap_after_gc_peak_mb"] = st.get("jvm_heap_after_gc_peak_mb")
             if n in res["label_submit"]:
                 sb = res["label_submit"][n]
                 row["submit_seconds"] = median(sb["seconds"])
@@ -495,6 +520,7 @@ class Bench:
                 row["submit_driver_jvm_peak_rss_mb"] = median(sb["driver_jvm_peak_rss_mb"])
                 row["submit_driver_python_peak_rss_mb"] = median(sb["driver_python_peak_rss_mb"])
                 row["submit_driver_jvm_xmx"] = sb["driver_jvm_xmx"]
+                row["submit_jvm_heap_after_gc_peak_mb"] = median(sb.get("jvm_heap_after_gc_peak_mb", []))
             if n in res["pipeline"]:
                 pl = res["pipeline"][n]
                 row["pipeline_seconds"] = median(pl["seconds"])
@@ -505,6 +531,7 @@ class Bench:
                 row["pipeline_step_seconds"] = {k: median([d.get(k) for d in pl["step_seconds"]]) for k in sorted(steps)}
                 row["pipeline_driver_jvm_peak_rss_mb"] = median(pl["driver_jvm_peak_rss_mb"])
                 row["pipeline_driver_python_peak_rss_mb"] = median(pl["driver_python_peak_rss_mb"])
+                row["pipeline_jvm_heap_after_gc_peak_mb"] = median(pl.get("jvm_heap_after_gc_peak_mb", []))
             per_n[n] = row
         s["per_n"] = _str_keys(per_n)
         if peer in res["ceiling"]:
@@ -556,10 +583,14 @@ class Bench:
         lo, hi = self.ns[0], self.ns[-1]
         if hi != lo:
             for key in ("submit_driver_jvm_peak_rss_mb", "submit_driver_python_peak_rss_mb",
+                        "submit_jvm_heap_after_gc_peak_mb",
                         "steady_driver_jvm_peak_rss_mb", "steady_driver_python_peak_rss_mb",
-                        "pipeline_driver_jvm_peak_rss_mb", "pipeline_driver_python_peak_rss_mb"):
+                        "steady_jvm_heap_after_gc_peak_mb",
+                        "pipeline_driver_jvm_peak_rss_mb", "pipeline_driver_python_peak_rss_mb",
+                        "pipeline_jvm_heap_after_gc_peak_mb"):
                 if per_n[lo].get(key) and per_n[hi].get(key):
-                    memory[f"{key.removesuffix('_peak_rss_mb')}_growth_{hi}_over_{lo}"] = per_n[hi][key] / per_n[lo][key]
+                    name = key.removesuffix("_peak_rss_mb").removesuffix("_peak_mb")
+                    memory[f"{name}_growth_{hi}_over_{lo}"] = per_n[hi][key] / per_n[lo][key]
         for key, value in ratios.items():
             if key.startswith("cpu_"):
                 continue  # per CPU-second figures: context for a busy machine, not the targets
@@ -626,17 +657,16 @@ def print_table(report: dict) -> None:
     if s.get("ratios"):
         print("  ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in s["ratios"].items()))
     print()
-    print("Per N (median seconds; driver peak RSS in MB)")
-    head = (f"  {'N':>8} {'submit s':>9} {'steady s':>9} {'pipeline s':>10} {'JVM MB':>7} {'Py MB':>6} "
-            f"{'JVM MB st':>9} {'Py MB st':>8}")
-    print(head)
+    print("Per N (median seconds; driver memory in MB: peak RSS of the JVM and of Python, and the JVM heap")
+    print("in use after GC at its peak; 'st' = the steady-state process)")
+    print(f"  {'N':>8} {'submit s':>9} {'steady s':>9} {'pipeline s':>10} {'JVM RSS':>8} {'Py RSS':>7} {'heap':>6} "
+          f"{'JVM RSS st':>10} {'heap st':>8}")
     for n in cfg["n"]:
         r = s["per_n"].get(str(n), {})
         print(f"  {n:>8,} {_fmt(r.get('submit_seconds'), '.1f'):>9} {_fmt(r.get('steady_seconds'), '.1f'):>9} "
-              f"{_fmt(r.get('pipeline_seconds'), '.1f'):>10} {_fmt(r.get('submit_driver_jvm_peak_rss_mb')):>7} "
-              f"{_fmt(r.get('submit_driver_python_peak_rss_mb')):>6} {_fmt(r.get('steady_driver_jvm_peak_rss_mb')):>9} "
-              f"{_fmt(r.get('steady_driver_python_peak_rss_mb')):>8}")
-    print("  (JVM/Py MB: spark-submit runs; 'st': the steady-state process)")
+              f"{_fmt(r.get('pipeline_seconds'), '.1f'):>10} {_fmt(r.get('submit_driver_jvm_peak_rss_mb')):>8} "
+              f"{_fmt(r.get('submit_driver_python_peak_rss_mb')):>7} {_fmt(r.get('submit_jvm_heap_after_gc_peak_mb')):>6} "
+              f"{_fmt(r.get('steady_driver_jvm_peak_rss_mb')):>10} {_fmt(r.get('steady_jvm_heap_after_gc_peak_mb')):>8}")
     print()
     print("Targets")
     for key, check in s["targets"].items():

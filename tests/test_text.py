@@ -6,11 +6,12 @@ Expected values are written by hand from the module's documented contract.
 from __future__ import annotations
 
 import hashlib
+import random
 import unicodedata
 
 import pytest
 
-from udfs.text import ID_HEX_CHARS, make_doc_id, model_text, normalize_text, text_hash
+from udfs.text import ID_HEX_CHARS, make_doc_id, model_text, model_text_reference, model_tokens, normalize_text, text_hash
 
 
 # --- normalize_text ------------------------------------------------------------------------------
@@ -191,3 +192,41 @@ def test_model_text_is_one_lowercase_line() -> None:
     assert "\n" not in out and "\t" not in out
     assert out == out.lower()
     assert "  " not in out
+
+
+# --- the vectorised tokeniser against the rule spelled out -----------------------------------------
+def test_reference_rule_gives_the_documented_examples() -> None:
+    assert model_text_reference("AI, robots!") == "ai , robots !"
+    assert model_text_reference("It\u2019s rock'n'roll") == "it's rock'n ' roll"
+
+
+def test_model_text_keeps_one_inner_apostrophe_per_word_like_the_scan() -> None:
+    # The scanner takes "rock'n" as one token, then "'" alone, then "roll".
+    assert model_text("rock'n'roll") == "rock'n ' roll"
+    assert model_text("'quoted' don't") == "' quoted ' don't"
+    assert model_text("a''b") == "a ' ' b"
+
+
+def test_model_tokens_equal_the_reference_on_random_text() -> None:
+    rng = random.Random(20261126)
+    alphabet = list("abcXYZ019 '_-.,!?;:\"()[]@#$%&*/\\\n\t\r\x0b\x1c\x85\x00\x01\ufeff") + [
+        "\u2019", "\u2018", "\u201c", "\u201d", "\u00e9", "e\u0301", "\u00a0", "\u2028", "\u3000", "\uff21",
+        "\u0663", "\u00b2", "\u00bd", "\u4e2d", "\u05d0", "\U0001F600", "\u0130", "\u00df", "\u03a3",
+        "http://x.y/z?q=1", "www.a.b", "[12]", "don't", "rock'n'roll", "O'Neil's",
+    ]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(20000)]
+    got = model_tokens(texts).to_pylist()
+    mismatches = [(t, g) for t, g in zip(texts, got) if g.split() != model_text_reference(t).split()]
+    assert mismatches == []
+
+
+def test_model_tokens_equal_the_reference_for_every_assigned_code_point() -> None:
+    """RE2 spells Python's character classes differently; check them on every character Python knows."""
+    import unicodedata
+
+    chars = [chr(c) for c in range(0x110000)
+             if not 0xD800 <= c < 0xE000 and unicodedata.category(chr(c)) != "Cn"]
+    texts = [f"a{c}b {c}'{c} x'{c}{c} {c}1" for c in chars]
+    got = model_tokens(texts).to_pylist()
+    mismatches = [(hex(ord(c)), g) for c, t, g in zip(chars, texts, got) if g.split() != model_text_reference(t).split()]
+    assert mismatches == []

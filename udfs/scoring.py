@@ -6,7 +6,8 @@
   ``top_k`` windows most focused on AI (:func:`focus`). Stance: per label, the mean of its top-k
   window probabilities (:func:`aggregate`). So one villainous chapter of a novel is not averaged
   away by twenty neutral ones, while with ``top_k`` > 1 a single stray window does not decide alone.
-* fastText sees exactly :func:`udfs.text.model_text` of each window, as in training.
+* fastText sees exactly the tokens of :func:`udfs.text.model_text` of each window, as in training
+  (computed in bulk by :func:`udfs.text.model_tokens`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from counterweight import columns as C
-from udfs.text import model_text
+from udfs.text import model_tokens
 
 LABEL_PREFIX = "__label__"
 
@@ -164,14 +166,15 @@ def score_texts(texts: Sequence[str], opts: ScoreOptions) -> dict[str, np.ndarra
     topic_model = load_model(opts.topic)
     stance_model = load_model(opts.stance)
     doc_windows = [windows(t, opts.window_words, opts.max_windows) for t in texts]
-    flat = [model_text(w) for ws in doc_windows for w in ws]
+    tokens = model_tokens([w for ws in doc_windows for w in ws])
+    flat = tokens.to_pylist()
     bounds = np.cumsum([0] + [len(ws) for ws in doc_windows])
     topic_chunks = predict_matrix(topic_model, flat, opts.topic.labels)
     n = len(texts)
     ai_cols = [opts.topic.labels.index(t) for t in opts.ai_topics]
     # A window with no words fastText can see (symbols, emoji, URLs only) carries no evidence: without
     # this, the model answers from its end-of-line token alone. It counts as certainly not AI.
-    blank = np.array([not line for line in flat], dtype=bool)
+    blank = np.asarray(pc.equal(pc.utf8_trim(tokens, " "), "").to_numpy(zero_copy_only=False), dtype=bool)
     if blank.any():
         non_ai = [j for j in range(len(opts.topic.labels)) if j not in ai_cols]
         topic_chunks[blank] = 0.0

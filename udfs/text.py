@@ -16,6 +16,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import Sequence
+
+import pyarrow as pa
 
 # Characters that act as line breaks in Unicode text (besides \n).
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u0085\u2028\u2029\x0b\x0c]")
@@ -74,18 +77,62 @@ _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[^\w\s]")
 _KEEP_PUNCT = set("!?.,;:\"'()-")
 
 
+# --- the vectorised tokeniser (what runs) -------------------------------------------------------
+# The same rule as :func:`model_text_reference`, applied to a whole Arrow array per regex pass
+# (RE2 in C++), so no Python object is made per token. Python does only NFKC + lower-case per
+# string (its quick check makes that nearly free, and keeps Python's full case mapping). RE2's
+# classes are spelled out to match Python's: every character str.isspace() accepts becomes a space
+# first; [\pL\pN] is Python's [^\W_] (equal on every character assigned in Python's Unicode 14).
+_PY_SPACE = "[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_INNER_MARK = "\x01"  # marks an inner apostrophe while the others are padded; cannot survive _RE2_DROP
+_RE2_PASSES = (
+    (_PY_SPACE, " "),
+    (r"https?://[^ ]+|www\.[^ ]+", " "),
+    (r"\[\p{Nd}+\]", " "),
+    ("[\u2018\u2019]", "'"),
+    ("[\u201c\u201d]", '"'),
+    ("_", " "),
+    (r"\p{Nd}+", "0"),
+    (r"[^\pL\pN !?.,;:\"'()\-]", " "),  # punctuation that is not kept, symbols, marks
+    # one inner apostrophe per word token, leftmost first, as the reference scan takes them
+    (r"([\pL\pN]+)'([\pL\pN]+)", "\\1" + _INNER_MARK + "\\2"),
+)
+_PADDED = "!?.,;:\"'()-"
+
+
+def model_tokens(texts: Sequence[str]) -> pa.StringArray:
+    """fastText input for each text, vectorised: the tokens of :func:`model_text`, separated by
+    runs of spaces (fastText splits on any run of whitespace, so the model sees the same tokens).
+    A text with no tokens gives a string of spaces or ``""``."""
+    import pyarrow.compute as pc
+
+    arr = pa.array([unicodedata.normalize("NFKC", t).lower() for t in texts], pa.string())
+    for pattern, replacement in _RE2_PASSES:
+        arr = pc.replace_substring_regex(arr, pattern=pattern, replacement=replacement)
+    for char in _PADDED:
+        arr = pc.replace_substring(arr, pattern=char, replacement=f" {char} ")
+    return pc.replace_substring(arr, pattern=_INNER_MARK, replacement="'")
+
+
 def model_text(text: str) -> str:
     """The exact string fastText is trained on and scores: one line, lower case, tokens split.
 
     fastText splits on whitespace only, so punctuation is separated from words ("AI," -> "ai ,"),
     digits are folded to ``0`` (years and counts carry no topic signal), URLs and wiki footnote
-    markers are removed, and newlines (which fastText's predict rejects) become spaces.
+    markers are removed, and newlines (which fastText's predict rejects) become spaces. Tokens are
+    joined by single spaces; the scorer uses :func:`model_tokens` (same tokens, in bulk).
     """
+    return " ".join(model_tokens([text])[0].as_py().split())
+
+
+# --- the rule, spelled out (reference for tests) ---------------------------------------------------
+def model_text_reference(text: str) -> str:
+    """:func:`model_text` by a plain token scan: word tokens (letters/digits with at most one inner
+    apostrophe) and single punctuation characters, of which only :data:`_KEEP_PUNCT` survive."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = _URL.sub(" ", text)
     text = _FOOTNOTE.sub(" ", text)
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     text = text.replace("_", " ")
     text = _DIGITS.sub("0", text)
-    tokens = [t for t in _TOKEN.findall(text) if t[0].isalnum() or t in _KEEP_PUNCT]
-    return " ".join(tokens)
+    return " ".join(t for t in _TOKEN.findall(text) if t[0].isalnum() or t in _KEEP_PUNCT)

@@ -66,7 +66,7 @@ def make_context(job: str, cfg, spark=None, needs_spark: bool = True, run_id: Op
     spark = spark or build_session(cfg)
     lineage = Lineage(job=job, run_id=run_id, config_hash=config.config_hash(cfg))
     lake = Lake(spark, cfg.lake.root, lineage, engine=cfg.lake.engine.value, lock=cfg.lake.lock,
-                lock_timeout_s=cfg.lake.lock_timeout_s)
+                lock_timeout_s=cfg.lake.lock_timeout_s, row_group_bytes=cfg.lake.row_group_bytes)
     return JobContext(job, cfg, spark, lake, run_id)
 
 

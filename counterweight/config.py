@@ -82,6 +82,9 @@ class LakeConfig:
     # Serialise commits per table with a lock file next to the lake (local/shared POSIX storage).
     lock: bool = True
     lock_timeout_s: float = 600.0
+    # Parquet row groups of about this many bytes as written (compressed; parquet.block.size): the
+    # unit a scan can split a file at, so a table of a few large files still gives every core tasks.
+    row_group_bytes: int = 33_554_432
 
 
 @dataclass
@@ -125,6 +128,9 @@ class ModelConfig:
 class LabelConfig:
     batch_rows: int = 512  # documents per Arrow batch sent to a Python worker
     relabel_all: bool = False  # ignore existing labels and score every document again
+    # Scan splits of documents per core (spark.sql.files.minPartitionNum = this x cores): scoring tasks
+    # are long, so a few tasks per core keep every core busy to the end of the stage.
+    tasks_per_core: int = 4
 
 
 @dataclass
@@ -386,6 +392,9 @@ def _check_values(cfg: DictConfig) -> None:
     _require(cfg.model.max_windows >= 1, "model.max_windows", cfg.model.max_windows, "must be >= 1")
     _require(cfg.model.top_k >= 1, "model.top_k", cfg.model.top_k, "must be >= 1")
     _require(cfg.label.batch_rows >= 1, "label.batch_rows", cfg.label.batch_rows, "must be >= 1")
+    _require(cfg.label.tasks_per_core >= 1, "label.tasks_per_core", cfg.label.tasks_per_core, "must be >= 1")
+    _require(cfg.lake.row_group_bytes >= 1_048_576, "lake.row_group_bytes", cfg.lake.row_group_bytes,
+             "must be >= 1048576 (1 MiB)")
     _require(0 < cfg.train.valid_share < 0.5, "train.valid_share", cfg.train.valid_share, "must be in (0, 0.5)")
     _require(bool(cfg.mix.name) and cfg.mix.name.replace("_", "").replace("-", "").isalnum(), "mix.name",
              cfg.mix.name, "use letters, digits, - and _")

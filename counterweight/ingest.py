@@ -125,8 +125,11 @@ def classify(parsed, existing, dedup: bool, on_conflict: OnConflict):
         .when(ok & clash, F.concat(F.lit("doc_id "), F.col(C.DOC_ID),
                                    F.lit(" is already in documents with different text (ingest.on_conflict=quarantine)")))
     )
-    raw = F.when(~ok, F.col(C.RAW)).otherwise(F.col(C.TEXT))
-    raw_bytes = F.when(~ok, F.col(C.RAW_BYTES)).otherwise(F.length(F.encode(F.col(C.TEXT), "UTF-8")).cast("long"))
+    # The raw payload is kept for quarantine rows only: a copy of every document's text would double
+    # what the job caches.
+    held = ok & (conflict_id | clash)
+    raw = F.when(~ok, F.col(C.RAW)).when(held, F.col(C.TEXT))
+    raw_bytes = F.when(~ok, F.col(C.RAW_BYTES)).when(held, F.length(F.encode(F.col(C.TEXT), "UTF-8")).cast("long"))
     return (
         df.withColumn(DISPOSITION, disposition)
         .withColumn(C.REASON, reason)

@@ -102,7 +102,7 @@ class Lake:
     """Tables under one root. One instance per job run (it accumulates the run's input versions)."""
 
     def __init__(self, spark, root: str, lineage: Lineage, engine: str = "auto", lock: bool = True,
-                 lock_timeout_s: float = 600.0):
+                 lock_timeout_s: float = 600.0, row_group_bytes: int = 33_554_432):
         from counterweight.session import delta_spark_available
 
         self.spark = spark
@@ -110,6 +110,7 @@ class Lake:
         self.lineage = lineage
         self.lock_enabled = lock
         self.lock_timeout_s = lock_timeout_s
+        self.row_group_bytes = row_group_bytes
         if engine == "auto":
             engine = "delta_spark" if delta_spark_available(spark) else "delta_rs"
         elif engine == "delta_spark" and not delta_spark_available(spark):
@@ -308,7 +309,8 @@ class Lake:
             partition_by = list(self._dt(table).metadata().partition_columns)  # keep the table's layout
         staging = f"{STAGING_PREFIX}{self.lineage.run_id}-{uuid.uuid4().hex[:8]}"
         staging_path = f"{self.path(table)}/{staging}"
-        writer = df.write.mode("errorifexists").option("compression", "zstd")
+        writer = (df.write.mode("errorifexists").option("compression", "zstd")
+                  .option("parquet.block.size", str(self.row_group_bytes)))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(spark_uri(staging_path))

@@ -313,3 +313,22 @@ def test_percentile_threshold_keeps_villain_to_the_top_scores(spark, first_run, 
     # Every AI document below the threshold fell back to another stance.
     assert all(r["stance"] != "villain" for r in labels.values()
                if r["topic"] in AI_TOPICS and r["p_villain"] < threshold)
+
+
+# --- scan splits ------------------------------------------------------------------------------------
+def test_scan_splits_gives_scoring_tasks_for_every_core_and_restores_the_session(spark, tmp_path):
+    """8 small files: Spark's default packing (about 2 splits on local[2]) would leave cores idle
+    on long scoring tasks; inside scan_splits(4) the scan has at least 4 x 2 splits."""
+    from counterweight.label import scan_splits
+
+    path = tmp_path / "files"
+    spark.range(0, 8000).selectExpr("id", "repeat('x', 200) as text").repartition(8).write.parquet(str(path))
+    key = "spark.sql.files.minPartitionNum"
+    before = spark.conf.get(key, None)
+    outside = spark.read.parquet(str(path)).rdd.getNumPartitions()
+    with scan_splits(spark, 4):
+        assert spark.conf.get(key) == str(4 * spark.sparkContext.defaultParallelism)
+        inside = spark.read.parquet(str(path)).rdd.getNumPartitions()
+    assert spark.sparkContext.defaultParallelism == 2
+    assert outside < 8 <= inside
+    assert spark.conf.get(key, None) == before

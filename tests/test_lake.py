@@ -431,3 +431,28 @@ def test_read_records_input_version(spark, make_lake) -> None:
     other = make_lake()
     other.read("t", track=False)
     assert other.lineage.input_versions == {}
+
+
+# --- file layout -------------------------------------------------------------------------------------
+def test_row_groups_stay_near_lake_row_group_bytes(spark, lake_root) -> None:
+    """Large files must be splittable by readers: row groups close at about lake.row_group_bytes."""
+    import random
+
+    import pyarrow.parquet as pq
+
+    from counterweight.lake import Lake, Lineage
+
+    rng = random.Random(7)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(5000)]
+    rows = [(i, " ".join(rng.choice(words) for _ in range(800))) for i in range(900)]  # ~7 MB of text
+    df = spark.createDataFrame(rows, "id long, text string").coalesce(1)
+    one_mib = 1 << 20
+    lake = Lake(spark, str(lake_root), Lineage("test", "rowgroups", "test"), engine="delta_rs", row_group_bytes=one_mib)
+    lake.append("t", df)
+    files = list((lake_root / "t").rglob("*.parquet"))
+    assert len(files) == 1
+    meta = pq.ParquetFile(files[0]).metadata
+    assert meta.num_rows == 900
+    sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+    assert meta.num_row_groups >= 4, sizes
+    assert max(sizes) <= 2 * one_mib, sizes

@@ -14,6 +14,11 @@ shared eval/dev_labels.jsonl (half)   both       hand labels; the other half is 
 shared wiki_background_sample         topic      weak: random encyclopedia articles -> other
 shared wiki_pages_with_plot_section   topic      weak: plot pages with no AI keyword hit -> other
                                                  (fiction without artificial minds)
+shared dolma_cc_sample                topic      weak: Common Crawl pages cut at line breaks into pieces of
+                                                 5-400 words, pieces with no AI-evidence word -> other
+shared gutenberg_ai_fiction           topic      weak: 120-400-word passages of the AI stories with >= 4
+                                                 AI-evidence words -> ai_fiction (none overlapping the
+                                                 dev holdout or the annotated passages by 8 words)
 shared ai_character_db                both       silver: fictional AI characters -> ai_fiction; stance
                                                  only where benevolence and alignment ratings agree
 shared alignment_research             both       ~400 abstracts read and labelled (labels committed in
@@ -25,8 +30,13 @@ Texts from shared/ are read at build time and never committed (internal-only lic
 build writes fastText files plus ``manifest.json`` (inputs with sha256, counts per label and
 source, sha256 of each final training file) under ``build/training``.
 
-Training files (not validation files) also carry one short passage (8-60 tokens) of every longer
-example with its parent's label, so the models see short inputs too (see ``_snippet``).
+Training lines match how the label job scores (udfs/scoring.py: windows of ``model.window_words`` =
+400 words, a document judged by its most AI-focused windows): an example longer than a window becomes
+up to 3 window-sized lines, and every example also gives up to 2 short passages (4-80 tokens,
+log-uniform length), so short inputs are seen in every class (see ``_train_lines``). Windows and
+passages keep their parent's label only where that label still holds: those of AI examples must
+carry AI evidence (``AI_EVIDENCE``; a passage is centred on such a word), those of ``other`` examples
+may come from anywhere. Validation files keep one line per example, cut to ``MAX_WORDS``.
 
 Balancing: smaller classes are repeated (at most 3x, whole examples in sha256 order) towards the
 largest class's size, after a hash-based validation split; nothing is thrown away.
@@ -41,6 +51,7 @@ import json
 import logging
 import math
 import random
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,8 +64,8 @@ log = logging.getLogger(__name__)
 TOPICS = ("ai_fiction", "ai_nonfiction", "other")
 STANCES = ("villain", "aligned", "neutral")
 AI_TOPICS = ("ai_fiction", "ai_nonfiction")
-MAX_WORDS = 1200
-ALIGNMENT_LABELS = "alignment_paper_labels.jsonl"  # careful-reading labels keyed by the CSV's Key  # training texts are cut to this many words (the label job scores windows)
+MAX_WORDS = 1200  # validation lines are cut to this many words
+ALIGNMENT_LABELS = "alignment_paper_labels.jsonl"  # careful-reading labels keyed by the CSV's Key
 
 
 @dataclass
@@ -126,21 +137,32 @@ def dev_split(dev_path: Path, holdout_share: float = 0.5, seed: str = "dev") -> 
     return train, holdout
 
 
-def shared_examples(repo: Path, shared: Path, exclude: set[str], rng_seed: int) -> Iterator[Example]:
+USE_GUTENBERG_WINDOWS = False
+BACKGROUND_OTHER = 1200  # random encyclopedia articles -> other
+PLOT_OTHER = 400  # plot pages without an AI keyword -> other
+
+
+def shared_examples(repo: Path, shared: Path, exclude: set[str], rng_seed: int,
+                    avoid: Optional[set[str]] = None) -> Iterator[Example]:
     corpus = shared / "corpus"
     rng = random.Random(rng_seed)
     # Background encyclopedia text -> other.
     bg = [r for r in _jsonl(corpus / "wikipedia_chinapedia/wiki_background_sample.jsonl.gz")
           if _fingerprint(r["text"]) not in exclude]
-    for r in rng.sample(bg, min(1200, len(bg))):
+    for r in rng.sample(bg, min(BACKGROUND_OTHER, len(bg))):
         yield Example(f"wiki_bg:{r['source_path']}", r["text"], "other", None,
                       "wikipedia_chinapedia/wiki_background_sample.jsonl.gz", "weak: random article -> other")
     # Plot pages without any AI keyword -> fiction (mostly) without an artificial mind -> other.
     plots = [r for r in _jsonl(corpus / "wikipedia_chinapedia/wiki_pages_with_plot_section.jsonl")
              if r.get("ai_keyword_hits", 0) == 0 and _fingerprint(r["text"]) not in exclude]
-    for r in rng.sample(plots, min(400, len(plots))):
+    for r in rng.sample(plots, min(PLOT_OTHER, len(plots))):
         yield Example(f"wiki_plot:{r['source_path']}", r["text"], "other", None,
                       "wikipedia_chinapedia/wiki_pages_with_plot_section.jsonl", "weak: no AI keyword -> other")
+    # Real web text (Common Crawl) of every length -> other: product pages, blogs, news, lists.
+    yield from web_examples(corpus / "dolma_cc_sample", exclude)
+    # Real magazine-story prose with artificial minds (public domain).
+    if USE_GUTENBERG_WINDOWS:
+        yield from gutenberg_examples(corpus / "gutenberg_ai_fiction", avoid or set())
     # Fictional AI characters (silver ratings; keep only agreeing, qualified ones).
     stance_of = {("Malevolent", "Misaligned"): "villain", ("Benevolent", "Aligned"): "aligned",
                  ("Ambiguous", "Ambiguous"): "neutral"}
@@ -181,6 +203,95 @@ def shared_examples(repo: Path, shared: Path, exclude: set[str], rng_seed: int) 
                       "alignment_research/ai-alignment-papers.csv", "weak: alignment paper abstract -> ai_nonfiction")
 
 
+GUTENBERG_MIN_EVIDENCE = 4  # AI-evidence words a 120-400-word passage needs to be weakly labelled ai_fiction
+GUTENBERG_PER_BOOK = 25
+SHINGLE = 8  # word n-gram length for overlap checks against held-out text
+
+
+def shingles(text: str) -> set[str]:
+    words = model_text(normalize_text(text)).split()
+    return {" ".join(words[i:i + SHINGLE]) for i in range(max(0, len(words) - SHINGLE + 1))}
+
+
+def _strip_gutenberg(raw: str) -> str:
+    start = re.search(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", raw, re.M | re.I)
+    if start:
+        raw = raw[start.end():]
+    end = re.search(r"^(\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG|End of (the )?Project Gutenberg)", raw, re.M | re.I)
+    return (raw[:end.start()] if end else raw).strip()
+
+
+def gutenberg_examples(folder: Path, avoid: set[str]) -> Iterator[Example]:
+    """Passages (120-400 words, cut at paragraph breaks) of the public-domain AI stories -> ai_fiction (topic only).
+
+    Real magazine-story prose (most of these appeared in 1950s SF magazines), which the synthetic excerpts
+    only imitate. Weak label: a passage counts only with at least GUTENBERG_MIN_EVIDENCE AI-evidence words
+    (a passage about a dusty road in a robot story is not evidence of anything). Passages sharing any
+    SHINGLE-word run with ``avoid`` (the dev holdout, the annotated passages) are left out, so no held-out
+    text reaches training through an overlapping window.
+    """
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("pg*.txt")):
+        paragraphs = [p for p in re.split(r"\n\s*\n", _strip_gutenberg(path.read_text(encoding="utf-8"))) if p.strip()]
+        passages, chunk, n = [], [], 0
+        for para in paragraphs:
+            chunk.append(para)
+            n += len(para.split())
+            if n >= 120 + int(_h("gut-len", path.name, str(len(passages))) * 280):
+                passages.append("\n\n".join(chunk))
+                chunk, n = [], 0
+        kept = []
+        for i, text in enumerate(passages):
+            if len(text.split()) > 600 or _evidence(model_text(text).split()) < GUTENBERG_MIN_EVIDENCE:
+                continue
+            if shingles(text) & avoid:
+                continue
+            kept.append(Example(f"gut:{path.name}#{i}", text, "ai_fiction", None, f"gutenberg_ai_fiction/{path.name}",
+                                f"weak: passage of an AI story with >= {GUTENBERG_MIN_EVIDENCE} AI-evidence words -> ai_fiction"))
+        kept.sort(key=lambda e: _h("gut-pick", e.id))
+        yield from kept[:GUTENBERG_PER_BOOK]
+
+
+WEB_PIECE_WORDS = (5, 400)  # web documents are cut into pieces of log-uniform length in this range
+WEB_MAX_PIECES = 400
+
+
+def web_examples(folder: Path, exclude: set[str]) -> Iterator[Example]:
+    """Common Crawl documents cut at line breaks into pieces of 5-400 words -> ``other``.
+
+    Web text is the background the label job mostly sees, and it comes in every length (a one-line
+    listing, a product blurb, a 3,000-word blog page). Pieces with any word of AI evidence are left out,
+    so the weak label holds. The text is read at build time only (not committed: see corpus/README).
+    """
+    if not folder.is_dir():
+        return
+    pieces = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for r in _jsonl(path):
+            text = normalize_text(r.get("text") or "")
+            if not text or _fingerprint(text) in exclude:
+                continue
+            lines = [l for l in text.split("\n") if l.strip()]
+            doc_id = str(r.get("id", ""))
+            lo, hi = WEB_PIECE_WORDS
+            i, k = 0, 0
+            while i < len(lines):
+                target = int(round(math.exp(math.log(lo) + _h("web", doc_id, str(k)) * (math.log(hi) - math.log(lo)))))
+                chunk, n = [], 0
+                while i < len(lines) and n < target:
+                    chunk.append(lines[i])
+                    n += len(lines[i].split())
+                    i += 1
+                k += 1
+                piece = "\n".join(chunk)
+                if n >= 3 and not AI_EVIDENCE.search(model_text(piece)):
+                    pieces.append(Example(f"web:{doc_id}#{k}", piece, "other", None, f"dolma_cc_sample/{path.name}",
+                                          "weak: web page piece without AI evidence -> other"))
+    pieces.sort(key=lambda e: _h("web-pick", e.id))
+    yield from pieces[:WEB_MAX_PIECES]
+
+
 def _balance(examples: list[Example], label_of, seed: str) -> list[Example]:
     counts = Counter(label_of(e) for e in examples)
     target = max(counts.values())
@@ -201,37 +312,100 @@ def _balance(examples: list[Example], label_of, seed: str) -> list[Example]:
     return [e for *_, e in sorted(keyed, key=lambda k: k[:3])]
 
 
-SNIPPET_WORDS = (8, 60)  # training files also get one short passage of every longer example
+WINDOW_WORDS = 400  # = model.window_words: long training texts become window-sized lines, as the label job scores
+MAX_WINDOWS = 3  # window lines per long example (evidence-bearing windows first for AI examples)
+SNIPPET_WORDS = (4, 80)  # short passages: lengths log-uniform in this range
+SNIPPETS_PER_EXAMPLE = 2
+# Words that show an artificial mind (or AI as a subject) is present in a passage of model text. A window
+# or snippet of an AI example is only given its parent's AI label when it carries such evidence: a stray
+# sentence about soup from a robot story is not evidence for ai_fiction, and training it as such taught the
+# model that any short text is ai_fiction.
+AI_EVIDENCE = re.compile(
+    r"\b(?:robot\w*|androids?|cyborgs?|droids?|replicants?|automat(?:on|ons|a|ic|ed)|artificial|a \. i|ai|ais|agi|"
+    r"computers?|machines?|mechanical|synthetic\w*|sentien\w*|superintelligen\w*|intelligen\w*|algorithm\w*|"
+    r"neural|deep learning|classifiers?|chatbots?|models?|software|programm?\w*|circuit\w*|mecha\w*|cybern\w*|hologra\w*|nanit\w*|"
+    r"alignment|aligned|misaligned|agents?|autonomous|golems?|simulat\w*|upload\w*|digital|drones?|"
+    r"mainframe|supercomputer|hal|skynet|terminators?|positronic|bots?|ship's|uploaded|construct)\b")
 
 
-def _snippet(line: str, example_id: str, seed: str) -> Optional[str]:
-    """A deterministic run of 8-60 consecutive tokens from a longer training line, or None.
+def _evidence(words: list[str]) -> int:
+    return len(AI_EVIDENCE.findall(" ".join(words)))
 
-    fastText averages word vectors plus an end-of-line vector; trained only on long lines, that
-    vector grows unchecked and decides short inputs alone (every 5-word text came out ai_fiction
-    with p=1.0). Short passages with their parent's label keep short inputs honest.
+
+def _windows(words: list[str]) -> list[list[str]]:
+    """Consecutive windows of WINDOW_WORDS words, a short tail folded in (as udfs.scoring.windows does)."""
+    spans = [words[i:i + WINDOW_WORDS] for i in range(0, len(words), WINDOW_WORDS)]
+    if len(spans) > 1 and len(spans[-1]) < WINDOW_WORDS // 4:
+        spans[-2] = spans[-2] + spans[-1]
+        spans.pop()
+    return spans
+
+
+def _snippets(words: list[str], ai: bool, example_id: str, seed: str) -> list[str]:
+    """Up to SNIPPETS_PER_EXAMPLE deterministic runs of consecutive tokens (4-80, log-uniform length).
+
+    fastText averages word vectors plus an end-of-line vector; trained only on long lines, that vector
+    grows unchecked and decides short inputs alone. Short passages keep short inputs honest, but only
+    if they keep their label: a passage of an AI example is centred on a word of AI evidence (and
+    dropped when the example has none); a passage of an ``other`` example may come from anywhere.
+    """
+    lo, hi = SNIPPET_WORDS
+    if len(words) < 2 * lo:
+        return []
+    hits = [i for i, w in enumerate(words) if AI_EVIDENCE.fullmatch(w)] if ai else []
+    if ai and not hits:
+        return []
+    out = []
+    for k in range(SNIPPETS_PER_EXAMPLE):
+        top = min(hi, len(words) // 2)
+        n = int(round(math.exp(math.log(lo) + _h(seed, "snip-len", example_id, str(k)) * (math.log(top) - math.log(lo)))))
+        n = max(lo, min(top, n))
+        if ai:
+            centre = hits[int(_h(seed, "snip-hit", example_id, str(k)) * len(hits))]
+            start = max(0, min(len(words) - n, centre - int(_h(seed, "snip-off", example_id, str(k)) * n)))
+        else:
+            start = int(_h(seed, "snip-start", example_id, str(k)) * (len(words) - n + 1))
+        out.append(" ".join(words[start:start + n]))
+    return out
+
+
+def _train_lines(line: str, ai: bool, example_id: str, seed: str) -> list[str]:
+    """An example as training lines: itself (or up to MAX_WINDOWS window-sized parts of it) plus snippets.
+
+    Windows of an AI example must carry AI evidence (the label job judges a document by its most
+    AI-focused windows, so a window without any is not a positive); windows of other examples are
+    taken in sha256 order.
     """
     words = line.split()
-    if len(words) <= 2 * SNIPPET_WORDS[0]:
-        return None
-    lo, hi = SNIPPET_WORDS
-    n = lo + int(_h(seed, "snippet-len", example_id) * (min(hi, len(words) // 2) - lo + 1))
-    start = int(_h(seed, "snippet-start", example_id) * (len(words) - n + 1))
-    return " ".join(words[start:start + n])
+    if len(words) <= WINDOW_WORDS + WINDOW_WORDS // 4:
+        lines = [line]
+    else:
+        spans = _windows(words)
+        if ai:
+            scored = [(-_evidence(s), _h(seed, "win", example_id, str(i)), s) for i, s in enumerate(spans)]
+            picked = [s for e, _, s in sorted(scored, key=lambda t: t[:2]) if e <= -2][:MAX_WINDOWS]
+            picked = picked or [min(scored, key=lambda t: t[:2])[2]]
+        else:
+            picked = [s for _, s in sorted((_h(seed, "win", example_id, str(i)), s) for i, s in enumerate(spans))][:MAX_WINDOWS]
+        lines = [" ".join(s) for s in picked]
+    return lines + _snippets(words, ai, example_id, seed)
 
 
 def _write_fasttext(path: Path, examples: Iterable[Example], label_of, snippets: bool = False) -> int:
+    """Validation files: one line per example, cut to MAX_WORDS. Training files (``snippets``): window-sized
+    lines plus label-preserving short passages of every example (see :func:`_train_lines`)."""
     n = 0
     with open(path, "w", encoding="utf-8") as handle:
-        for e in examples:
-            line = model_text(_cut(normalize_text(e.text)))
-            if not line:
-                continue
-            handle.write(f"__label__{label_of(e)} {line}\n")
-            n += 1
-            short = _snippet(line, f"{e.id}:{n}", path.name) if snippets else None
-            if short:
-                handle.write(f"__label__{label_of(e)} {short}\n")
+        for i, e in enumerate(examples):
+            label = label_of(e)
+            if snippets:
+                line = model_text(normalize_text(e.text))
+                lines = _train_lines(line, e.topic in AI_TOPICS, f"{e.id}:{i}", path.name) if line else []
+            else:
+                line = model_text(_cut(normalize_text(e.text)))
+                lines = [line] if line else []
+            for text in lines:
+                handle.write(f"__label__{label} {text}\n")
                 n += 1
     return n
 
@@ -248,11 +422,15 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
             examples.append(Example(f"dev:{r['id']}", r["text"], r["topic"], _stance(r["topic"], r["stance"]),
                                     "eval/dev_labels.jsonl (training half)", "hand label"))
         exclude = {_fingerprint(r["text"]) for r in dev_holdout}
-        examples += list(shared_examples(repo, shared, exclude, seed))
+        avoid = set().union(*(shingles(r["text"]) for r in dev_holdout))
+        avoid |= set().union(*(shingles(e.text) for e in examples if "gutenberg" in e.source))
+        examples += list(shared_examples(repo, shared, exclude, seed, avoid))
         inputs += [shared / "eval/dev_labels.jsonl", shared / "corpus/wikipedia_chinapedia/wiki_background_sample.jsonl.gz",
                    shared / "corpus/wikipedia_chinapedia/wiki_pages_with_plot_section.jsonl",
                    shared / "corpus/ai_character_db/ai_characters.jsonl",
                    shared / "corpus/alignment_research/ai-alignment-papers.csv",
+                   *sorted((shared / "corpus/dolma_cc_sample").glob("*.jsonl")),
+                   *sorted((shared / "corpus/gutenberg_ai_fiction").glob("pg*.txt")),
                    repo / "data/training/annotated" / ALIGNMENT_LABELS]
         holdout_fp = exclude
         examples = [e for e in examples if _fingerprint(e.text) not in holdout_fp]

@@ -250,6 +250,37 @@ def test_model_card_describes_the_model(trained, built):
     assert [t["params"] for t in card["grid"]] == [{k: v[0] for k, v in GRID.items()}]
 
 
+def test_model_card_resubstitution_describes_the_saved_model(trained, built):
+    """The card's 'validation' comes from a train-split-only fit; 'resubstitution' must be the saved file's own
+    predictions on the validation lines (which it was trained on), counted here from the file itself."""
+    models, card = trained
+    _, out, _ = built
+    gold = [l.split(" ", 1)[0].removeprefix("__label__") for l in (out / "topic_valid.txt").read_text().splitlines()]
+    texts = [l.split(" ", 1)[1] for l in (out / "topic_valid.txt").read_text().splitlines()]
+    names, _ = load(models / "topic.bin").predict(texts)
+    pred = [n[0].removeprefix("__label__") for n in names]
+    resub = card["resubstitution"]
+    assert resub["n"] == len(gold) > 0
+    for g in TOPICS:
+        for p in TOPICS:
+            assert resub["confusion"][g][p] == sum(1 for a, b in zip(gold, pred) if (a, b) == (g, p)), (g, p)
+    assert "saved model" in card["resubstitution_model"] and "train split only" in card["validation_model"]
+
+
+def test_training_lines_of_ai_examples_carry_ai_evidence(built):
+    """Windows and short passages of AI examples keep their label only with an AI word in them."""
+    _, out, _ = built
+    whole = {model_text(t) for texts in TOPIC_EXAMPLES.values() for t in texts}
+    whole |= {model_text(t) for s in ("villain", "aligned") for t in STANCE_EXAMPLES[s][:20]}
+    passages = 0
+    for line in (out / "topic_train.txt").read_text().splitlines():
+        label, text = line.split(" ", 1)
+        if label != "__label__other" and text not in whole:
+            passages += 1
+            assert training_data.AI_EVIDENCE.search(text), line
+    assert passages > 0
+
+
 def test_training_is_reproducible(trained, built, tmp_path):
     models, card = trained
     _, out, _ = built

@@ -1,7 +1,7 @@
 """Benchmark harness: the label job against a single-process ceiling and DataTrove.
 
-    make bench                                        # defaults below (about 30-40 min on 2 cores)
-    make bench BENCH_N=100000,200000,400000 BENCH_RUNS=3   # the full benchmark (hours on 2 cores)
+    make bench                                   # N = 100k, 200k, 400k, 3 runs (about 75 min on 2 cores)
+    make bench BENCH_N=20000,40000 BENCH_RUNS=2  # a quick look (about 10 min)
     .venv/bin/python bench/run.py --help
 
 What it measures (docs/benchmarks.md explains each number and records measured results):
@@ -27,9 +27,9 @@ Configuration (environment variable, or the command-line flag of the same name):
 ``BENCH_PIPELINE_RUNS`` (default 1), ``BENCH_PEER_N`` (N for (a) and (b); default the
 smallest N), ``BENCH_CORES`` (default 2), ``BENCH_DRIVER_MEMORY`` (default 4g, the value in
 conf/spark/local.yaml, passed to spark-submit as --driver-memory), ``BENCH_PIPELINE_OVERRIDES``
-(extra Hydra overrides for the pipeline runs; default ``spark.conf.spark.sql.shuffle.partitions=64``),
-``BENCH_INGEST_CHUNK``
-(documents per ingest run when building the lakes; default 100000), ``BENCH_ONLY`` (subset of
+(extra Hydra overrides for the pipeline runs; default none: the project's defaults),
+``BENCH_INGEST_CHUNK`` (documents per ingest run when building the lakes; default 0 = one run),
+``BENCH_ONLY`` (subset of
 ceiling,raw,datatrove,label_steady,label_submit,pipeline), ``BENCH_WORK`` (default bench/work).
 """
 
@@ -62,8 +62,8 @@ SPARK_SUBMIT = str(ROOT / ".venv/bin/spark-submit")
 DT_PY = str(BENCH / ".venv-datatrove/bin/python")
 PARTS = ("ceiling", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
 DEFAULTS = {
-    "BENCH_N": "20000,40000,80000", "BENCH_RUNS": "3", "BENCH_PIPELINE_RUNS": "1", "BENCH_CORES": "2",
-    "BENCH_DRIVER_MEMORY": "4g", "BENCH_PIPELINE_OVERRIDES": "spark.conf.spark.sql.shuffle.partitions=64",
+    "BENCH_N": "100000,200000,400000", "BENCH_RUNS": "3", "BENCH_PIPELINE_RUNS": "1", "BENCH_CORES": "2",
+    "BENCH_DRIVER_MEMORY": "4g", "BENCH_PIPELINE_OVERRIDES": "",
 }
 TARGETS = {
     "label_vs_ceiling_per_core": 0.75,  # >=
@@ -179,8 +179,6 @@ class Bench:
         # (ingest of 100k documents runs out of heap with it): pass the same value explicitly.
         self.driver_memory = args.driver_memory
         self.ingest_chunk = args.ingest_chunk
-        # The pipeline ingests the whole corpus in one run: with the default 8 shuffle partitions a
-        # 200k-document ingest runs out of a 4g heap, with 64 it completes (docs/benchmarks.md).
         self.pipeline_overrides = args.pipeline_overrides.split()
         self.submit = [SPARK_SUBMIT, "--master", self.master, "--driver-memory", self.driver_memory]
         self.commands: dict[str, str] = {}
@@ -244,11 +242,12 @@ class Bench:
             log(f"lake n={n:,}: reusing {_rel(str(lake))} ({info['documents']:,} documents)")
             return lake, info
         shutil.rmtree(lake, ignore_errors=True)
-        # Ingest in chunks of at most BENCH_INGEST_CHUNK documents (whole corpus files, linked into
-        # one folder per chunk): one ingest run over 200k documents (1.6 GB) runs out of a 4g heap
-        # (docs/benchmarks.md, "Findings"). Each chunk is an incremental ingest into the same lake.
+        # One ingest run by default; BENCH_INGEST_CHUNK > 0 ingests at most that many documents per
+        # run (whole corpus files, linked into one folder per chunk), each an incremental ingest
+        # into the same lake (how a lake grows in production; also how the lakes were built while
+        # a 200k-document ingest ran out of a 4g heap, before the fix in docs/benchmarks.md).
         files = sorted(corpus_dir.glob("part-*.jsonl"))
-        n_chunks = max(1, math.ceil(n / self.ingest_chunk))
+        n_chunks = max(1, math.ceil(n / self.ingest_chunk)) if self.ingest_chunk > 0 else 1
         per_chunk = math.ceil(len(files) / n_chunks)
         groups = [files[i:i + per_chunk] for i in range(0, len(files), per_chunk)]
         log(f"lake n={n:,}: ingesting {_rel(str(corpus_dir))} in {len(groups)} run(s) (untimed for the label job)")
@@ -480,7 +479,7 @@ class Bench:
         args = argparse.Namespace(n=",".join(map(str, cfg["n"])), runs=cfg["runs"], pipeline_runs=cfg["pipeline_runs"],
                                   cores=cfg["cores"], peer_n=cfg["peer_n"], only=",".join(cfg["parts"]),
                                   driver_memory=cfg.get("driver_memory", DEFAULTS["BENCH_DRIVER_MEMORY"]),
-                                  ingest_chunk=cfg.get("ingest_chunk", 100000),
+                                  ingest_chunk=cfg.get("ingest_chunk", 0),
                                   pipeline_overrides=" ".join(cfg.get("pipeline_overrides", [])),
                                   work=str(BENCH / "work"))
         bench = cls(args)
@@ -686,7 +685,7 @@ def main() -> int:
     ap.add_argument("--driver-memory", default=env("BENCH_DRIVER_MEMORY", DEFAULTS["BENCH_DRIVER_MEMORY"]))
     ap.add_argument("--pipeline-overrides", default=env("BENCH_PIPELINE_OVERRIDES", DEFAULTS["BENCH_PIPELINE_OVERRIDES"]),
                     help="extra Hydra overrides for the pipeline runs (space-separated)")
-    ap.add_argument("--ingest-chunk", type=int, default=int(env("BENCH_INGEST_CHUNK", "100000")),
+    ap.add_argument("--ingest-chunk", type=int, default=int(env("BENCH_INGEST_CHUNK", "0")),
                     help="ingest each bench lake in runs of at most this many documents")
     ap.add_argument("--work", default=env("BENCH_WORK", str(BENCH / "work")))
     ap.add_argument("--resume", metavar="PARTIAL_JSON", default=env("BENCH_RESUME"),

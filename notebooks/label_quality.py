@@ -27,9 +27,8 @@
 # COMMAND ----------
 
 # Setup. Databricks provides `spark`, `display` and `dbutils`; anywhere else (Jupyter, `jupyter execute`,
-# plain `python notebooks/label_quality.py`) this cell stands in for them: a local SparkSession built from the
-# project config, display() through IPython (or print), and parameters from environment variables.
-import io
+# plain `python notebooks/label_quality.py`) counterweight.notebook_env stands in for them: a local SparkSession
+# built from the project config, display() through IPython (or print), and parameters from environment variables.
 import os
 import sys
 
@@ -43,59 +42,15 @@ except ImportError:  # a checkout that is not pip-installed
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from counterweight import config, inspection, notebook_env
 from counterweight import columns as C
-from counterweight import config, inspection
 from counterweight.lake import Lake, Lineage, lineage_of
 
-
-def param(name, env_var, default, label):
-    """A Databricks widget's value, else the environment variable, else the default."""
-    try:
-        widgets = dbutils.widgets  # noqa: F821 - provided on Databricks
-    except NameError:
-        return os.environ.get(env_var, "").strip() or default
-    widgets.text(name, default, label)
-    return widgets.get(name).strip() or default
-
-
-try:
-    display  # noqa: B018 - provided on Databricks and in Jupyter
-except NameError:  # plain Python
-    def display(obj):
-        print(obj.to_string() if isinstance(obj, pd.DataFrame) else obj)
-
-
-def show(fig):
-    """Put a matplotlib figure in the cell's output (a PNG outside Databricks), then free it."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import Image
-    except ImportError:
-        get_ipython = None
-    if "DATABRICKS_RUNTIME_VERSION" in os.environ:
-        display(fig)
-    elif get_ipython is not None and get_ipython() is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        display(Image(buffer.getvalue()))
-    else:
-        print(f"[figure: {', '.join(ax.get_title() for ax in fig.axes if ax.get_title())}]")
-    plt.close(fig)
-
-
+env = notebook_env.NotebookEnv(globals())
+param, display, show = env.param, env.display, env.show
 overrides = param("overrides", "COUNTERWEIGHT_OVERRIDES", "", "config overrides").split()
 cfg = config.load(overrides)
-try:
-    spark  # noqa: B018 - provided on Databricks
-except NameError:
-    from omegaconf import OmegaConf
-
-    from counterweight.session import build_session
-
-    local = OmegaConf.to_container(config.load(["spark.master='local[2]'", "spark.log_level=ERROR", *overrides]),
-                                   enum_to_str=True)
-    local["spark"]["conf"]["spark.ui.showConsoleProgress"] = "false"  # no progress bars in cell outputs
-    spark = build_session(config.validate(local))
+spark = env.spark(overrides)
 
 pd.set_option("display.max_colwidth", 160)
 pd.set_option("display.width", 200)

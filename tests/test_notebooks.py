@@ -421,3 +421,63 @@ def test_label_quality_notebook(demo_lake, kernel_name, tmp_path):
         assert label in dev
     confusion = output_text(cell_calling(nb, "inspection.confusion_frame("))
     assert "predicted" in confusion and "gold" in confusion
+
+
+# --- notebook_env: the host stand-ins shared by the notebooks ------------------------------------------
+class _FakeWidgets:
+    def __init__(self, values):
+        self.values, self.created = values, []
+
+    def text(self, name, default, label):
+        self.created.append((name, default, label))
+
+    def get(self, name):
+        return self.values.get(name, "")
+
+
+class _FakeDbutils:
+    def __init__(self, values):
+        self.widgets = _FakeWidgets(values)
+
+
+def test_notebook_env_params_come_from_widgets_then_environment_then_default(monkeypatch):
+    from counterweight.notebook_env import NotebookEnv
+
+    monkeypatch.setenv("CW_TEST_LAKE", "  /env/lake ")
+    monkeypatch.delenv("CW_TEST_MIX", raising=False)
+    local = NotebookEnv({})
+    assert local.param("lake_root", "CW_TEST_LAKE", "./lake", "lake root") == "/env/lake"
+    assert local.param("mix_name", "CW_TEST_MIX", "default", "mix") == "default"
+    dbutils = _FakeDbutils({"lake_root": "dbfs:/lake", "mix_name": " "})
+    hosted = NotebookEnv({"dbutils": dbutils})
+    assert hosted.param("lake_root", "CW_TEST_LAKE", "./lake", "lake root") == "dbfs:/lake"  # widget beats env
+    assert hosted.param("mix_name", "CW_TEST_MIX", "default", "mix") == "default"  # blank widget: default
+    assert dbutils.widgets.created == [("lake_root", "./lake", "lake root"), ("mix_name", "default", "mix")]
+
+
+def test_notebook_env_display_and_show_fall_back_to_print(capsys):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from counterweight.notebook_env import NotebookEnv
+
+    shown = []
+    assert NotebookEnv({"display": shown.append}).display is not None
+    NotebookEnv({"display": shown.append}).display("x")
+    assert shown == ["x"]
+    env = NotebookEnv({})
+    env.display(pd.DataFrame({"bucket": ["villain"], "tokens": [12]}))
+    fig, ax = plt.subplots()
+    ax.set_title("tokens by bucket")
+    env.show(fig)
+    out = capsys.readouterr().out
+    assert "villain" in out and "12" in out
+    assert "[figure: tokens by bucket]" in out
+    assert not plt.get_fignums()  # the figure was closed
+
+
+def test_notebook_env_uses_the_hosts_spark():
+    from counterweight.notebook_env import NotebookEnv
+
+    host_spark = object()
+    assert NotebookEnv({"spark": host_spark}).spark(["anything"]) is host_spark

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import stat
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
@@ -67,16 +68,23 @@ def list_input_files(path: str, fmt: str) -> tuple[str, list[InputFile]]:
             return os.path.dirname(fs_path), [InputFile(prefix + fs_path, info.size or 0)]
         base = fs_path
         infos = fs.get_file_info(pafs.FileSelector(fs_path, recursive=True))
+    candidates = [(i.path, i.size or 0) for i in infos if i.type == pafs.FileType.File]
+    if not prefix:
+        # A symlink whose target is gone (an unmounted volume, a deleted file), a FIFO or a socket is
+        # input that cannot be read: it is listed so ingest quarantines it as unreadable_file (or
+        # input.strict fails), never skipped in silence. pyarrow does not list broken links.
+        if has_glob:
+            candidates += [(i.path, 0) for i in infos if i.type != pafs.FileType.File and _unreadable_entry(i.path)]
+        else:
+            candidates += [(p, 0) for p in _unreadable_entries(base)]
     files = []
-    for info in infos:
-        if info.type != pafs.FileType.File:
-            continue
-        rel_parts = info.path[len(base):].strip("/").split("/")
+    for file_path, size in candidates:
+        rel_parts = file_path[len(base):].strip("/").split("/")
         if any(_is_hidden(part) for part in rel_parts):
             continue
-        if not has_glob and not info.path.endswith(SUFFIXES[fmt]):
+        if not has_glob and not file_path.endswith(SUFFIXES[fmt]):
             continue
-        files.append(InputFile(prefix + info.path, info.size or 0))
+        files.append(InputFile(prefix + file_path, size))
     files.sort(key=lambda f: f.path)
     if not files:
         raise BadInputError(
@@ -84,6 +92,24 @@ def list_input_files(path: str, fmt: str) -> tuple[str, list[InputFile]]:
             f"check input.path and input.format"
         )
     return prefix + base, files
+
+
+def _unreadable_entry(path: str) -> bool:
+    """A local directory entry that is neither a regular file nor a directory (or a broken link)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return os.path.islink(path)
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _unreadable_entries(base: str) -> list[str]:
+    """Broken symlinks, FIFOs, sockets and devices under the local directory ``base``."""
+    found = []
+    for root, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if not _is_hidden(d)]
+        found += [os.path.join(root, n) for n in names if _unreadable_entry(os.path.join(root, n))]
+    return found
 
 
 def plan_splits(files: list[InputFile], fmt: str, base: str, split_bytes: int) -> list[dict]:

@@ -297,11 +297,6 @@ def test_multi_member_gzip_is_read_whole(spark, tmp_path) -> None:
     assert {d["text"] for d in rows_of(lake, "documents")} == {"First member.", "Second member."}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an input entry that is not a readable regular file (a dangling symlink, e.g. to an unmounted "
-    "volume) is silently skipped: counterweight/sources.py list_input_files keeps only FileType.File and "
-    "pyarrow does not list broken links at all, so the run succeeds with part of its input and no "
-    "unreadable_file row"))
 def test_dangling_symlink_is_a_quarantine_row(spark, tmp_path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -312,9 +307,6 @@ def test_dangling_symlink_is_a_quarantine_row(spark, tmp_path) -> None:
     assert [q["input_file"] for q in rows_of(lake, "quarantine")] == [str(folder / "lost.jsonl")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with input.strict=true a dangling symlink in the input is still skipped silently instead of "
-    "failing with BadInputError naming it (counterweight/sources.py list_input_files drops it)"))
 def test_dangling_symlink_fails_strict_mode(spark, tmp_path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -824,3 +816,29 @@ def test_new_metadata_field_needs_no_schema_change(labelled_lake, run_job, tmp_p
     assert dict(row["metadata"]) == {"licence": "cc-by"}
     assert len(rows_of(lake, "documents")) == len(CORPUS) + 1
     assert len(rows_of(lake, "documents", version=0)) == len(CORPUS)  # the old version, by time travel
+
+
+def test_dangling_symlink_matched_by_a_glob_is_listed(tmp_path) -> None:
+    from counterweight.sources import list_input_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.jsonl").write_text('{"id": "g", "text": "Good."}\n')
+    (folder / "lost.jsonl").symlink_to(tmp_path / "unmounted" / "lost.jsonl")
+    (folder / ".hidden.jsonl").symlink_to(tmp_path / "unmounted" / "hidden.jsonl")
+    _, files = list_input_files(str(folder / "*.jsonl"), "jsonl")
+    assert [os.path.basename(f.path) for f in files] == ["good.jsonl", "lost.jsonl"]
+    _, files = list_input_files(str(folder), "jsonl")
+    assert [os.path.basename(f.path) for f in files] == ["good.jsonl", "lost.jsonl"]
+
+
+def test_fifo_in_the_input_is_quarantined_without_blocking(spark, tmp_path) -> None:
+    """A FIFO matching the suffix would block a reader forever: it is quarantined unopened."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.jsonl").write_bytes(hostile.enc({"id": "g", "text": "Good."}) + b"\n")
+    os.mkfifo(folder / "pipe.jsonl")
+    summary, lake = _ingest_folder(spark, tmp_path, {})
+    assert (summary["documents"], summary["quarantine_reasons"]) == (1, {"unreadable_file": 1})
+    [row] = rows_of(lake, "quarantine")
+    assert row["input_file"] == str(folder / "pipe.jsonl") and "FIFO" in row["detail"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import stat
 import zlib
 from dataclasses import dataclass
 from typing import Iterator, Optional
@@ -456,10 +458,34 @@ def parse_text(split: dict, opts: ParseOptions) -> Iterator[pa.RecordBatch]:
 PARSERS = {"jsonl": parse_jsonl, "parquet": parse_parquet, "text": parse_text}
 
 
+def not_a_regular_file(path: str) -> str | None:
+    """Why a local input path cannot be read as a file (without opening it: a FIFO would block), or None."""
+    if not path.startswith("/"):
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"dangling symlink: its target {os.readlink(path)} does not exist"
+        return "file disappeared after it was listed"
+    except OSError as exc:
+        return f"cannot stat: {exc}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device or special file"
+    return f"not a regular file ({kind})"
+
+
 def parse_splits(batches: Iterator[pa.RecordBatch], opts: ParseOptions) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` function: splits in, parsed rows out."""
     for batch in batches:
         for split in batch.to_pylist():
+            problem = not_a_regular_file(split["path"])
+            if problem:
+                rows = _Rows()
+                RecordParser(opts, split["path"]).file_problem(rows, Reason.UNREADABLE_FILE, problem)
+                yield rows.batch()
+                continue
             for out in PARSERS[split["format"]](split, opts):
                 if out.num_rows:
                     yield out

@@ -141,6 +141,8 @@ class TrainConfig:
     seed: int = 13
     valid_share: float = 0.15
     quantize: bool = True
+    quantize_dsub: int = 8  # product-quantiser sub-vector size (fastText default 2; larger predicts faster)
+    quantize_cutoff: int = 50_000  # rows (words and n-grams) kept in the quantised model
     grid: dict[str, list[float]] = field(default_factory=lambda: {
         "epoch": [25.0], "lr": [0.5], "wordNgrams": [2.0], "dim": [50.0], "minCount": [2.0]})
 
@@ -392,6 +394,8 @@ def _check_values(cfg: DictConfig) -> None:
     _require(cfg.model.max_windows >= 1, "model.max_windows", cfg.model.max_windows, "must be >= 1")
     _require(cfg.model.top_k >= 1, "model.top_k", cfg.model.top_k, "must be >= 1")
     _require(cfg.label.batch_rows >= 1, "label.batch_rows", cfg.label.batch_rows, "must be >= 1")
+    _require(cfg.train.quantize_dsub >= 1, "train.quantize_dsub", cfg.train.quantize_dsub, "must be >= 1")
+    _require(cfg.train.quantize_cutoff >= 1, "train.quantize_cutoff", cfg.train.quantize_cutoff, "must be >= 1")
     _require(cfg.label.tasks_per_core >= 1, "label.tasks_per_core", cfg.label.tasks_per_core, "must be >= 1")
     _require(cfg.lake.row_group_bytes >= 1_048_576, "lake.row_group_bytes", cfg.lake.row_group_bytes,
              "must be >= 1048576 (1 MiB)")

@@ -310,10 +310,11 @@ def test_training_does_not_depend_on_leftover_memory(trained, built, tmp_path):
 
 def test_quantized_model_is_written_as_ftz(built, tmp_path):
     _, out, _ = built
-    result = train_in_subprocess(out, tmp_path / "q", quantize=True)
+    options = {"qnorm": True, "cutoff": 2000, "dsub": 8}
+    result = train_in_subprocess(out, tmp_path / "q", quantize=options)
     card = result["card"]
     path = tmp_path / "q" / "topic.ftz"
-    assert card["file"] == "topic.ftz" and card["hyperparameters"]["quantized"] is True
+    assert card["file"] == "topic.ftz" and card["hyperparameters"]["quantized"] == options
     assert card["sha256"] == sha(path)
     (name,), _ = load(path).predict(model_text(OBVIOUS["ai_fiction"]))
     assert name == "__label__ai_fiction"

@@ -81,21 +81,22 @@ _KEEP_PUNCT = set("!?.,;:\"'()-")
 # The same rule as :func:`model_text_reference`, applied to a whole Arrow array per regex pass
 # (RE2 in C++), so no Python object is made per token. Python does only NFKC + lower-case per
 # string (its quick check makes that nearly free, and keeps Python's full case mapping). RE2's
-# classes are spelled out to match Python's: every character str.isspace() accepts becomes a space
-# first; [\pL\pN] is Python's [^\W_] (equal on every character assigned in Python's Unicode 14).
-_PY_SPACE = "[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-_INNER_MARK = "\x01"  # marks an inner apostrophe while the others are padded; cannot survive _RE2_DROP
+# classes are spelled out to match Python's: _PY_SPACE_CHARS is every character str.isspace()
+# accepts; [\pL\pN] is Python's [^\W_] (equal on every character assigned in Python's Unicode 14).
+_PY_SPACE_CHARS = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_INNER_MARK = "\x01"  # marks an inner apostrophe while the others are padded; cannot survive the drop pass
 _RE2_PASSES = (
-    (_PY_SPACE, " "),
-    (r"https?://[^ ]+|www\.[^ ]+", " "),
-    (r"\[\p{Nd}+\]", " "),
+    # URLs (up to Python-whitespace) and wiki footnote markers: one alternation, same result as two passes
+    (f"https?://[^{_PY_SPACE_CHARS}]+|www\\.[^{_PY_SPACE_CHARS}]+|\\[\\p{{Nd}}+\\]", " "),
     (None, ("\u2018", "'")),  # None: a literal replacement (cheaper than a regex pass)
     (None, ("\u2019", "'")),
     (None, ("\u201c", '"')),
     (None, ("\u201d", '"')),
     (None, ("_", " ")),
     (r"\p{Nd}+", "0"),
-    (r"[^\pL\pN !?.,;:\"'()\-]", " "),  # punctuation that is not kept, symbols, marks
+    # everything that is not a letter, digit or kept punctuation becomes a space: symbols, marks,
+    # dropped punctuation and every kind of whitespace (tabs, newlines, NBSP...) alike
+    (r"[^\pL\pN !?.,;:\"'()\-]", " "),
     # one inner apostrophe per word token, leftmost first, as the reference scan takes them
     (r"([\pL\pN]+)'([\pL\pN]+)", "\\1" + _INNER_MARK + "\\2"),
 )

@@ -18,7 +18,7 @@ shared dolma_cc_sample                topic      weak: Common Crawl pages cut at
                                                  5-400 words, pieces with no AI-evidence word -> other
 shared gutenberg_ai_fiction           topic      weak: 120-400-word passages of the AI stories with >= 4
                                                  AI-evidence words -> ai_fiction (none overlapping the
-                                                 dev holdout or the annotated passages by 8 words)
+                                                 dev holdout by 8 words; training split only)
 shared ai_character_db                both       silver: fictional AI characters -> ai_fiction; stance
                                                  only where benevolence and alignment ratings agree
 shared alignment_research             both       ~400 abstracts read and labelled (labels committed in
@@ -137,7 +137,7 @@ def dev_split(dev_path: Path, holdout_share: float = 0.5, seed: str = "dev") -> 
     return train, holdout
 
 
-USE_GUTENBERG_WINDOWS = False
+USE_GUTENBERG_WINDOWS = True
 BACKGROUND_OTHER = 1200  # random encyclopedia articles -> other
 PLOT_OTHER = 400  # plot pages without an AI keyword -> other
 
@@ -227,8 +227,8 @@ def gutenberg_examples(folder: Path, avoid: set[str]) -> Iterator[Example]:
     Real magazine-story prose (most of these appeared in 1950s SF magazines), which the synthetic excerpts
     only imitate. Weak label: a passage counts only with at least GUTENBERG_MIN_EVIDENCE AI-evidence words
     (a passage about a dusty road in a robot story is not evidence of anything). Passages sharing any
-    SHINGLE-word run with ``avoid`` (the dev holdout, the annotated passages) are left out, so no held-out
-    text reaches training through an overlapping window.
+    SHINGLE-word run with ``avoid`` (the dev holdout) are left out, so no held-out text reaches training
+    through an overlapping window; they go to the training split only (they may overlap annotated passages).
     """
     if not folder.is_dir():
         return
@@ -423,7 +423,6 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
                                     "eval/dev_labels.jsonl (training half)", "hand label"))
         exclude = {_fingerprint(r["text"]) for r in dev_holdout}
         avoid = set().union(*(shingles(r["text"]) for r in dev_holdout))
-        avoid |= set().union(*(shingles(e.text) for e in examples if "gutenberg" in e.source))
         examples += list(shared_examples(repo, shared, exclude, seed, avoid))
         inputs += [shared / "eval/dev_labels.jsonl", shared / "corpus/wikipedia_chinapedia/wiki_background_sample.jsonl.gz",
                    shared / "corpus/wikipedia_chinapedia/wiki_pages_with_plot_section.jsonl",
@@ -443,8 +442,11 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
         if fp and fp not in seen:
             seen.add(fp)
             unique.append(e)
-    valid = [e for e in unique if _h(str(seed), "valid", e.id) < valid_share]
-    train = [e for e in unique if _h(str(seed), "valid", e.id) >= valid_share]
+    # Weak Gutenberg passages may overlap the annotated passages of the same books: training only, so
+    # no validation line shares text with a training line.
+    in_valid = lambda e: not e.id.startswith("gut:") and _h(str(seed), "valid", e.id) < valid_share  # noqa: E731
+    valid = [e for e in unique if in_valid(e)]
+    train = [e for e in unique if not in_valid(e)]
 
     files = {}
     topic_train = _balance([e for e in train if e.topic in TOPICS], lambda e: e.topic, f"{seed}:topic")

@@ -131,6 +131,10 @@ class LabelConfig:
     # Scan splits of documents per core (spark.sql.files.minPartitionNum = this x cores): scoring tasks
     # are long, so a few tasks per core keep every core busy to the end of the stage.
     tasks_per_core: int = 4
+    # ... and scan splits of at most this many bytes (spark.sql.files.maxPartitionBytes, default 128 MiB):
+    # about 5,000 web documents, a few seconds of scoring, so the last wave of tasks leaves a core
+    # idle for seconds, not for a whole 128 MiB task.
+    max_split_bytes: int = 33_554_432
 
 
 @dataclass
@@ -396,6 +400,8 @@ def _check_values(cfg: DictConfig) -> None:
     _require(cfg.label.batch_rows >= 1, "label.batch_rows", cfg.label.batch_rows, "must be >= 1")
     _require(cfg.train.quantize_dsub >= 1, "train.quantize_dsub", cfg.train.quantize_dsub, "must be >= 1")
     _require(cfg.train.quantize_cutoff >= 1, "train.quantize_cutoff", cfg.train.quantize_cutoff, "must be >= 1")
+    _require(cfg.label.max_split_bytes >= 1_048_576, "label.max_split_bytes", cfg.label.max_split_bytes,
+             "must be >= 1048576 (1 MiB)")
     _require(cfg.label.tasks_per_core >= 1, "label.tasks_per_core", cfg.label.tasks_per_core, "must be >= 1")
     _require(cfg.lake.row_group_bytes >= 1_048_576, "lake.row_group_bytes", cfg.lake.row_group_bytes,
              "must be >= 1048576 (1 MiB)")

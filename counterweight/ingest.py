@@ -155,7 +155,7 @@ def run(ctx) -> dict:
             existing = lake.read(C.DOCUMENTS).select(C.DOC_ID, C.TEXT_HASH)
             base_version = lake.lineage.input_versions[C.DOCUMENTS]
         classified = classify(parsed, existing, cfg.ingest.dedup, cfg.ingest.on_conflict)
-        classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+        classified = classified.persist(StorageLevel.DISK_ONLY)
         counts = {row[0]: row[1] for row in classified.groupBy(DISPOSITION).count().collect()}
         read = sum(counts.values())
         st.rows = read

@@ -109,6 +109,12 @@ def ship_model(spark, spec: ModelSpec) -> ModelSpec:
     return dataclasses.replace(spec, ship_name=ship_name)
 
 
+def needs_percentiles(cfg) -> bool:
+    """Whether any configured threshold is a percentile (computed over this run's scores)."""
+    return any(parse_threshold(label, value)[0] != "abs"
+               for clf in (cfg.model.topic, cfg.model.stance) for label, value in clf.thresholds.items())
+
+
 def resolve_thresholds(scored, clf_cfg) -> dict[str, float]:
     """Absolute thresholds, with percentiles ("p95") computed over this run's scores."""
     out = {}
@@ -158,27 +164,33 @@ def decide(scored, cfg, topic: ModelSpec, stance: ModelSpec, topic_thresholds: d
 
 
 @contextlib.contextmanager
-def scan_splits(spark, tasks_per_core: int):
-    """Ask file scans for at least ``tasks_per_core`` splits per core while the job runs.
+def scan_splits(spark, tasks_per_core: int, max_split_bytes: int | None = None):
+    """File-scan splits sized for long scoring tasks while the job runs; the session's values are
+    restored afterwards.
 
-    Spark packs files into splits of up to spark.sql.files.maxPartitionBytes (128 MiB), so a
-    300 MB documents table becomes 3 scoring tasks on 2 cores and one core idles through the
-    last third of the stage. The previous session value is restored afterwards.
+    Spark packs files into splits of up to spark.sql.files.maxPartitionBytes (128 MiB): a 300 MB
+    documents table became 3 scoring tasks on 2 cores (one core idle for the last third), and
+    1 GB became 9 (one core idle for the last ninth). So: at least ``tasks_per_core`` splits per
+    core (spark.sql.files.minPartitionNum) and splits of at most ``max_split_bytes``.
     """
-    key = "spark.sql.files.minPartitionNum"
-    previous = spark.conf.get(key, None)
-    spark.conf.set(key, str(tasks_per_core * spark.sparkContext.defaultParallelism))
+    settings = {"spark.sql.files.minPartitionNum": str(tasks_per_core * spark.sparkContext.defaultParallelism)}
+    if max_split_bytes:
+        settings["spark.sql.files.maxPartitionBytes"] = str(max_split_bytes)
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     try:
         yield
     finally:
-        if previous is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, previous)
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def run(ctx) -> dict:
-    with scan_splits(ctx.spark, ctx.cfg.label.tasks_per_core):
+    with scan_splits(ctx.spark, ctx.cfg.label.tasks_per_core, ctx.cfg.label.max_split_bytes):
         return _run(ctx)
 
 
@@ -207,7 +219,12 @@ def _run(ctx) -> dict:
         st.notes.append("documents needing labels from the current models")
     now = datetime.now(timezone.utc)
     with stage("label: score") as st:
-        scored = score(spark, docs, cfg, topic, stance).persist(StorageLevel.MEMORY_AND_DISK)
+        # Cached on disk, not on the heap: in local mode the driver JVM is also the executor, and
+        # an in-memory cache would make driver memory grow with N. scored is only re-read to
+        # compute percentile thresholds.
+        scored = score(spark, docs, cfg, topic, stance)
+        if needs_percentiles(cfg):
+            scored = scored.persist(StorageLevel.DISK_ONLY)
         topic_t = resolve_thresholds(scored, cfg.model.topic)
         stance_t = resolve_thresholds(scored, cfg.model.stance)
         labelled = decide(scored, cfg, topic, stance, topic_t, stance_t)
@@ -216,7 +233,7 @@ def _run(ctx) -> dict:
             C.STANCE, C.STANCE_SCORE, *[prob_col(l) for l in stance.labels], C.N_CHUNKS,
             F.lit(topic.sha256).alias(C.TOPIC_MODEL), F.lit(stance.sha256).alias(C.STANCE_MODEL),
             F.lit(now).alias(C.LABELED_AT), F.lit(ctx.run_id).alias(C.RUN_ID),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        ).persist(StorageLevel.DISK_ONLY)
         counts = {(r[0], r[1]): r[2] for r in out.groupBy(C.TOPIC, C.STANCE).count().collect()}
         st.rows = sum(counts.values())
     summary = {

@@ -194,7 +194,7 @@ def run(ctx) -> dict:
         schema = StructType(labelled.schema.fields + [StructField(C.TOKENS, LongType())])
         counted = labelled.mapInArrow(
             lambda it: tokens.token_batches(it, C.TEXT, C.TOKENS, tok.kind, tok.tokens_per_word, tok_path), schema)
-        counted = counted.persist(StorageLevel.MEMORY_AND_DISK)
+        counted = counted.persist(StorageLevel.DISK_ONLY)
         stats = {r[C.BUCKET]: (r["docs"], r["tokens"]) for r in
                  counted.groupBy(C.BUCKET).agg(F.count("*").alias("docs"), F.sum(C.TOKENS).alias("tokens")).collect()}
         st.rows = sum(d for d, _ in stats.values())
@@ -220,7 +220,7 @@ def run(ctx) -> dict:
         mix = realised.select(
             F.lit(mix_name).alias(C.MIX_NAME), C.BUCKET, C.DOC_ID, C.SOURCE, C.WEIGHT, C.REPEATS, C.TOKENS, C.TEXT,
             augment.TAGGED, C.PAIR_ID, C.PAIR_DOC_ID, *label_cols, F.lit(ctx.run_id).alias(C.RUN_ID),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        ).persist(StorageLevel.DISK_ONLY)
         after = {r[C.BUCKET]: r for r in mix.groupBy(C.BUCKET).agg(
             F.sum(F.when(F.col(C.REPEATS) > 0, 1).otherwise(0)).alias("docs_after"),
             F.sum(F.col(C.REPEATS) * F.col(C.TOKENS)).alias("tokens_after"),

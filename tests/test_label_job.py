@@ -323,12 +323,13 @@ def test_scan_splits_gives_scoring_tasks_for_every_core_and_restores_the_session
 
     path = tmp_path / "files"
     spark.range(0, 8000).selectExpr("id", "repeat('x', 200) as text").repartition(8).write.parquet(str(path))
-    key = "spark.sql.files.minPartitionNum"
-    before = spark.conf.get(key, None)
+    key, size_key = "spark.sql.files.minPartitionNum", "spark.sql.files.maxPartitionBytes"
+    before, size_before = spark.conf.get(key, None), spark.conf.get(size_key)
     outside = spark.read.parquet(str(path)).rdd.getNumPartitions()
-    with scan_splits(spark, 4):
+    with scan_splits(spark, 4, 1 << 20):
         assert spark.conf.get(key) == str(4 * spark.sparkContext.defaultParallelism)
+        assert spark.conf.get(size_key) == str(1 << 20)
         inside = spark.read.parquet(str(path)).rdd.getNumPartitions()
     assert spark.sparkContext.defaultParallelism == 2
     assert outside < 8 <= inside
-    assert spark.conf.get(key, None) == before
+    assert spark.conf.get(key, None) == before and spark.conf.get(size_key) == size_before

@@ -10,12 +10,12 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-import stat
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 
 from counterweight.errors import BadInputError
+from udfs.raw_input import not_a_regular_file
 
 SUFFIXES = {
     "jsonl": (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz"),
@@ -95,12 +95,9 @@ def list_input_files(path: str, fmt: str) -> tuple[str, list[InputFile]]:
 
 
 def _unreadable_entry(path: str) -> bool:
-    """A local directory entry that is neither a regular file nor a directory (or a broken link)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return os.path.islink(path)
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    """A local directory entry that is there but is neither a directory nor a readable regular file
+    (a broken link, a FIFO, a socket); ingest says which with raw_input.not_a_regular_file."""
+    return os.path.lexists(path) and not os.path.isdir(path) and not_a_regular_file(path) is not None
 
 
 def _unreadable_entries(base: str) -> list[str]:

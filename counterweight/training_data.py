@@ -57,6 +57,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from udfs.scoring import window_spans
 from udfs.text import model_text, normalize_text
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,6 @@ def dev_split(dev_path: Path, holdout_share: float = 0.5, seed: str = "dev") -> 
     return train, holdout
 
 
-USE_GUTENBERG_WINDOWS = True
 BACKGROUND_OTHER = 1200  # random encyclopedia articles -> other
 PLOT_OTHER = 400  # plot pages without an AI keyword -> other
 
@@ -161,8 +161,7 @@ def shared_examples(repo: Path, shared: Path, exclude: set[str], rng_seed: int,
     # Real web text (Common Crawl) of every length -> other: product pages, blogs, news, lists.
     yield from web_examples(corpus / "dolma_cc_sample", exclude)
     # Real magazine-story prose with artificial minds (public domain).
-    if USE_GUTENBERG_WINDOWS:
-        yield from gutenberg_examples(corpus / "gutenberg_ai_fiction", avoid or set())
+    yield from gutenberg_examples(corpus / "gutenberg_ai_fiction", avoid or set())
     # Fictional AI characters (silver ratings; keep only agreeing, qualified ones).
     stance_of = {("Malevolent", "Misaligned"): "villain", ("Benevolent", "Aligned"): "aligned",
                  ("Ambiguous", "Ambiguous"): "neutral"}
@@ -332,15 +331,6 @@ def _evidence(words: list[str]) -> int:
     return len(AI_EVIDENCE.findall(" ".join(words)))
 
 
-def _windows(words: list[str]) -> list[list[str]]:
-    """Consecutive windows of WINDOW_WORDS words, a short tail folded in (as udfs.scoring.windows does)."""
-    spans = [words[i:i + WINDOW_WORDS] for i in range(0, len(words), WINDOW_WORDS)]
-    if len(spans) > 1 and len(spans[-1]) < WINDOW_WORDS // 4:
-        spans[-2] = spans[-2] + spans[-1]
-        spans.pop()
-    return spans
-
-
 def _snippets(words: list[str], ai: bool, example_id: str, seed: str) -> list[str]:
     """Up to SNIPPETS_PER_EXAMPLE deterministic runs of consecutive tokens (4-80, log-uniform length).
 
@@ -380,7 +370,7 @@ def _train_lines(line: str, ai: bool, example_id: str, seed: str) -> list[str]:
     if len(words) <= WINDOW_WORDS + WINDOW_WORDS // 4:
         lines = [line]
     else:
-        spans = _windows(words)
+        spans = window_spans(words, WINDOW_WORDS)
         if ai:
             scored = [(-_evidence(s), _h(seed, "win", example_id, str(i)), s) for i, s in enumerate(spans)]
             picked = [s for e, _, s in sorted(scored, key=lambda t: t[:2]) if e <= -2][:MAX_WINDOWS]
@@ -391,10 +381,11 @@ def _train_lines(line: str, ai: bool, example_id: str, seed: str) -> list[str]:
     return lines + _snippets(words, ai, example_id, seed)
 
 
-def _write_fasttext(path: Path, examples: Iterable[Example], label_of, snippets: bool = False) -> int:
+def _write_fasttext(path: Path, examples: Iterable[Example], label_of, snippets: bool = False) -> Counter:
     """Validation files: one line per example, cut to MAX_WORDS. Training files (``snippets``): window-sized
-    lines plus label-preserving short passages of every example (see :func:`_train_lines`)."""
-    n = 0
+    lines plus label-preserving short passages of every example (see :func:`_train_lines`).
+    Returns the lines written per label."""
+    written: Counter = Counter()
     with open(path, "w", encoding="utf-8") as handle:
         for i, e in enumerate(examples):
             label = label_of(e)
@@ -406,8 +397,8 @@ def _write_fasttext(path: Path, examples: Iterable[Example], label_of, snippets:
                 lines = [line] if line else []
             for text in lines:
                 handle.write(f"__label__{label} {text}\n")
-                n += 1
-    return n
+                written[label] += 1
+    return written
 
 
 def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, valid_share: float = 0.15) -> dict:
@@ -458,10 +449,8 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
         "stance_valid.txt": ([e for e in valid if e.stance in STANCES], lambda e: e.stance),
     }
     for name, (rows, label_of) in specs.items():
-        n = _write_fasttext(out_dir / name, rows, label_of, snippets=name.endswith("_train.txt"))
-        written = Counter(line.split(" ", 1)[0].removeprefix("__label__")
-                          for line in (out_dir / name).read_text(encoding="utf-8").splitlines())
-        files[name] = {"lines": n, "sha256": file_sha256(out_dir / name),
+        written = _write_fasttext(out_dir / name, rows, label_of, snippets=name.endswith("_train.txt"))
+        files[name] = {"lines": sum(written.values()), "sha256": file_sha256(out_dir / name),
                        "labels": dict(sorted(written.items())),  # lines per label, snippets included
                        "examples_by_label": dict(sorted(Counter(label_of(e) for e in rows).items())),
                        "by_source": dict(sorted(Counter(e.source.split(":")[0] for e in rows).items()))}

@@ -92,16 +92,23 @@ def load_model(spec: ModelSpec):
     return model
 
 
+def window_spans(words: list[str], window_words: int) -> list[list[str]]:
+    """Consecutive runs of ``window_words`` words; a tail shorter than a quarter window is folded
+    into the previous one. The one windowing rule, for scoring and for training lines."""
+    spans = [words[i:i + window_words] for i in range(0, len(words), window_words)]
+    if len(spans) > 1 and len(spans[-1]) < window_words // 4:
+        spans[-2] = spans[-2] + spans[-1]
+        spans.pop()
+    return spans
+
+
 def windows(text: str, window_words: int, max_windows: int) -> list[str]:
     """Split text into consecutive windows of ``window_words`` words (at most ``max_windows``,
     spread evenly over the document when it is longer)."""
     words = text.split()
     if not words:
         return [""]
-    spans = [words[i:i + window_words] for i in range(0, len(words), window_words)]
-    if len(spans) > 1 and len(spans[-1]) < window_words // 4:
-        spans[-2] = spans[-2] + spans[-1]  # fold a short tail into the previous window
-        spans.pop()
+    spans = window_spans(words, window_words)
     if len(spans) > max_windows:
         picks = np.linspace(0, len(spans) - 1, max_windows).round().astype(int)
         spans = [spans[i] for i in sorted(set(picks.tolist()))]

@@ -34,8 +34,8 @@ def label_options():
     from udfs.scoring import ScoreOptions
 
     cfg = config.load([])
-    topic = model_spec("topic", cfg.model.topic)
-    stance = model_spec("stance", cfg.model.stance)
+    topic = model_spec("topic", cfg.model)
+    stance = model_spec("stance", cfg.model)
     opts = ScoreOptions(
         topic=topic, stance=stance, ai_topics=tuple(cfg.model.ai_topics), window_words=cfg.model.window_words,
         max_windows=cfg.model.max_windows, top_k=cfg.model.top_k,

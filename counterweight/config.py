@@ -44,6 +44,12 @@ class LakeEngine(enum.Enum):
     delta_spark = "delta_spark"
 
 
+class ModelEngine(enum.Enum):
+    auto = "auto"  # native when it implements the model file (softmax/ova/ns losses), else the fastText library
+    native = "native"  # udfs.native_fasttext: the same predictions, compiled with numba, several times faster
+    fasttext = "fasttext"  # the fastText library's own predict
+
+
 class OnConflict(enum.Enum):
     quarantine = "quarantine"  # an existing doc_id arriving with different text is quarantined
     update = "update"  # ... or replaces the stored document (labels notice the new text_hash)
@@ -122,6 +128,7 @@ class ModelConfig:
     window_words: int = 400  # long documents are scored in windows of this many words
     max_windows: int = 24  # at most this many windows per document (spread evenly)
     top_k: int = 2  # per label, the document score is the mean of its top-k window scores
+    engine: ModelEngine = ModelEngine.auto  # which implementation runs the model files' predict
 
 
 @dataclass

@@ -56,8 +56,8 @@ def format_report(name: str, m: dict) -> str:
 def run(ctx) -> dict:
     cfg, spark = ctx.cfg, ctx.spark
     gold = load_gold(cfg.evaluate.path)
-    topic = model_spec("topic", cfg.model.topic)
-    stance = model_spec("stance", cfg.model.stance)
+    topic = model_spec("topic", cfg.model)
+    stance = model_spec("stance", cfg.model)
     docs = spark.createDataFrame(
         [(r["id"], text_hash(normalize_text(r["text"])), normalize_text(r["text"])) for r in gold],
         f"{C.DOC_ID} string, {C.TEXT_HASH} string, {C.TEXT} string",

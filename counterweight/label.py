@@ -40,12 +40,14 @@ def resolve_model_path(path: str) -> str:
     return str(repo_relative) if repo_relative.exists() else os.path.abspath(path)
 
 
-def model_spec(name: str, clf_cfg) -> ModelSpec:
-    """Check a configured model file on the driver and describe it for the executors.
+def model_spec(name: str, model_cfg) -> ModelSpec:
+    """Check the configured model file ``model.<name>`` on the driver and describe it for the executors.
 
-    Fails with BadInputError if the file is missing or unreadable, or if its labels differ from
-    ``model.<name>.labels`` in the config.
+    Fails with BadInputError if the file is missing or unreadable, if its labels differ from
+    ``model.<name>.labels`` in the config, or if ``model.engine=native`` cannot run it.
     """
+    clf_cfg = model_cfg[name]
+    engine = model_cfg.engine.value if hasattr(model_cfg.engine, "value") else str(model_cfg.engine)
     path = resolve_model_path(clf_cfg.path)
     key = f"model.{name}.path"
     if not os.path.isfile(path):
@@ -64,7 +66,14 @@ def model_spec(name: str, clf_cfg) -> ModelSpec:
             f"{key}: model {path} has labels {found} but model.{name}.labels is {expected}; "
             f"use the matching model or set model.{name}.labels to the model's labels"
         )
-    return ModelSpec(path=path, sha256=scoring.file_sha256(path), labels=tuple(clf_cfg.labels))
+    if engine == "native":
+        from udfs import native_fasttext
+
+        try:
+            native_fasttext.NativeModel(path)
+        except native_fasttext.UnsupportedModel as exc:
+            raise BadInputError(f"model.engine=native: {exc}; use model.engine=auto or fasttext") from None
+    return ModelSpec(path=path, sha256=scoring.file_sha256(path), labels=tuple(clf_cfg.labels), engine=engine)
 
 
 def prob_col(label: str) -> str:
@@ -199,8 +208,8 @@ def _run(ctx) -> dict:
     from pyspark.sql import functions as F
 
     cfg, spark, lake = ctx.cfg, ctx.spark, ctx.lake
-    topic = model_spec("topic", cfg.model.topic)
-    stance = model_spec("stance", cfg.model.stance)
+    topic = model_spec("topic", cfg.model)
+    stance = model_spec("stance", cfg.model)
     lake.require(C.DOCUMENTS)
     with stage("label: select documents") as st:
         docs = lake.read(C.DOCUMENTS).select(C.DOC_ID, C.TEXT_HASH, C.TEXT)

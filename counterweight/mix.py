@@ -165,7 +165,7 @@ def run(ctx) -> dict:
     now = datetime.now(timezone.utc)
     stance_spec = None
     if any(b.action == Action.tag and b.tag.scope.value == "window" for b in policy.buckets):
-        stance_spec = model_spec("stance", cfg.model.stance)
+        stance_spec = model_spec("stance", cfg.model)
 
     with stage("mix: bucket documents") as st:
         docs = lake.read(C.DOCUMENTS).select(C.DOC_ID, C.SOURCE, C.TEXT)

@@ -43,7 +43,7 @@ def tag_text(text: str, token: str, scope: str, stance_spec: Optional[scoring.Mo
         return f"{token} {text}", True
     windows = _paragraph_windows(text, window_words)
     model = scoring.load_model(stance_spec)
-    probs = scoring.predict_matrix(model, model_tokens(windows).to_pylist(), stance_spec.labels)
+    probs = scoring.predict_matrix(model, model_tokens(windows), stance_spec.labels)
     col = stance_spec.labels.index(villain_label)
     flagged = probs[:, col] >= threshold
     if not flagged.any():  # the document was judged villainous as a whole: tag its strongest window

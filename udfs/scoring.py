@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -41,6 +43,7 @@ class ModelSpec:
     sha256: str
     labels: tuple[str, ...]  # label names without the __label__ prefix, in output order
     ship_name: str = ""  # name under which the file was shipped with addFile/--files (default: basename)
+    engine: str = "auto"  # "native" (udfs.native_fasttext), "fasttext" (the library) or "auto" (native if it can)
 
     @property
     def file_name(self) -> str:
@@ -71,23 +74,42 @@ def _locate(spec: ModelSpec) -> str:
     )
 
 
+ENGINES = ("auto", "native", "fasttext")
+
+
+def _load_engine(path: str, engine: str):
+    """The model object for ``engine``: a :class:`udfs.native_fasttext.NativeModel` or a fastText model."""
+    if engine not in ENGINES:
+        raise ValueError(f"model engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine in ("auto", "native"):
+        from udfs import native_fasttext
+
+        try:
+            return native_fasttext.NativeModel(path)
+        except native_fasttext.UnsupportedModel:
+            if engine == "native":
+                raise
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence load warnings
+    return fasttext.load_model(path)
+
+
 def load_model(spec: ModelSpec):
-    """The fastText model for ``spec``, loaded at most once per process and verified by sha256."""
-    model = _CACHE.get(spec.sha256)
+    """The model for ``spec``, loaded at most once per process and verified by sha256."""
+    key = f"{spec.sha256}:{spec.engine}"
+    model = _CACHE.get(key)
     if model is not None:
         return model
     with _LOCK:
-        model = _CACHE.get(spec.sha256)
+        model = _CACHE.get(key)
         if model is None:
-            import fasttext
-
-            fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence load warnings
             path = _locate(spec)
             actual = file_sha256(path)
             if actual != spec.sha256:
                 raise ValueError(f"model file {path} has sha256 {actual}, expected {spec.sha256}")
-            model = fasttext.load_model(path)
-            _CACHE[spec.sha256] = model
+            model = _load_engine(path, spec.engine)
+            _CACHE[key] = model
             LOAD_COUNT[spec.sha256] = LOAD_COUNT.get(spec.sha256, 0) + 1
     return model
 
@@ -115,10 +137,18 @@ def windows(text: str, window_words: int, max_windows: int) -> list[str]:
     return [" ".join(span) for span in spans]
 
 
-def predict_matrix(model, lines: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    """Probabilities (len(lines) x len(labels)) in ``labels`` order. One batched predict call."""
-    if not lines:
+def predict_matrix(model, lines, labels: Sequence[str]) -> np.ndarray:
+    """Probabilities (len(lines) x len(labels)) in ``labels`` order, each row summing to 1 (uniform
+    where the model has no prediction). One batched call. ``lines``: an Arrow string array or a
+    sequence of str; ``model``: a :class:`udfs.native_fasttext.NativeModel` or a fastText model."""
+    from udfs.native_fasttext import NativeModel
+
+    if len(lines) == 0:
         return np.zeros((0, len(labels)))
+    if isinstance(model, NativeModel):
+        return in_label_order(model, model.predict_proba(lines), labels)
+    if isinstance(lines, (pa.Array, pa.ChunkedArray)):
+        lines = lines.to_pylist()
     names, probs = model.predict(list(lines), k=-1, threshold=0.0)  # list input: NumPy-2 safe
     index = {f"{LABEL_PREFIX}{label}": j for j, label in enumerate(labels)}
     out = np.zeros((len(lines), len(labels)))
@@ -127,8 +157,21 @@ def predict_matrix(model, lines: Sequence[str], labels: Sequence[str]) -> np.nda
             j = index.get(name)
             if j is not None:
                 out[i, j] = p
+    return _normalised(out)
+
+
+def in_label_order(model, probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """A native model's probabilities (its own label order) in ``labels`` order, rows summing to 1."""
+    out = np.zeros((probs.shape[0], len(labels)))
+    for j, label in enumerate(labels):
+        if label in model.labels:
+            out[:, j] = probs[:, model.labels.index(label)]
+    return _normalised(out)
+
+
+def _normalised(out: np.ndarray) -> np.ndarray:
     sums = out.sum(axis=1, keepdims=True)
-    return np.divide(out, sums, out=np.full_like(out, 1.0 / len(labels)), where=sums > 0)
+    return np.divide(out, sums, out=np.full_like(out, 1.0 / out.shape[1]), where=sums > 0)
 
 
 def aggregate(chunk_probs: np.ndarray, top_k: int) -> np.ndarray:
@@ -164,28 +207,97 @@ class ScoreOptions:
     top_k: int
 
 
+# Characters whose NFKC form contains whitespace although they are not whitespace themselves (spacing
+# accents such as U+00A8 DIAERESIS -> " \u0308"): in a document holding one, NFKC changes where the words
+# are, so its windows are cut in Python before NFKC, as udfs.text.model_tokens sees them.
+# tests/test_native_fasttext.py recomputes this set from unicodedata.
+SPACE_INTRODUCING = re.compile(
+    "[\u00a8\u00af\u00b4\u00b8\u02d8-\u02dd\u037a\u0384\u0385\u1fbd\u1fbf-\u1fc1\u1fcd-\u1fcf\u1fdd-\u1fdf"
+    "\u1fed\u1fee\u1ffd\u1ffe\u2017\u203e\u309b\u309c\ufc5e-\ufc63\ufdfa\ufdfb\ufe49-\ufe4c\ufe70\ufe72"
+    "\ufe74\ufe76\ufe78\ufe7a\ufe7c\ufe7e\uffe3]")
+
+
+class _NativeWindows:
+    """Windows of a batch of documents scored by the native engine: no Python string per window.
+
+    Each document is NFKC-normalised and lower-cased once (as udfs.text.model_input does per window;
+    the same characters, because no rule crosses whitespace), windowed and tokenised by compiled code
+    (udfs.native_fasttext), and scored straight from the batch's UTF-8 buffer.
+    """
+
+    def __init__(self, texts: Sequence[str], opts: ScoreOptions, topic_model):
+        from udfs import native_fasttext
+
+        self._nf = native_fasttext
+        n = len(texts)
+        lowered, extra, extra_doc, slow = [], [], [], []
+        for i, t in enumerate(texts):
+            if unicodedata.is_normalized("NFKC", t):
+                lowered.append(t.lower())
+            elif not SPACE_INTRODUCING.search(t):
+                lowered.append(unicodedata.normalize("NFKC", t).lower())
+            else:  # NFKC would move word boundaries: cut the windows first, as the reference does
+                lowered.append("")
+                slow.append(i)
+                for w in windows(t, opts.window_words, opts.max_windows):
+                    extra.append(unicodedata.normalize("NFKC", w).lower())
+                    extra_doc.append(i)
+        self.docs = pa.array(lowered + extra, pa.large_string())
+        win_doc, win_start, win_end = native_fasttext.doc_windows(self.docs[:n], opts.window_words, opts.max_windows)
+        if slow:
+            keep = ~np.isin(win_doc, slow)
+            offsets = np.frombuffer(self.docs.buffers()[1], dtype=np.int64)[n:n + len(extra) + 1]
+            win_doc = np.concatenate([win_doc[keep], np.asarray(extra_doc, dtype=np.int64)])
+            win_start = np.concatenate([win_start[keep], offsets[:-1]])
+            win_end = np.concatenate([win_end[keep], offsets[1:]])
+            order = np.argsort(win_doc, kind="stable")
+            win_doc, win_start, win_end = win_doc[order], win_start[order], win_end[order]
+        self.starts, self.ends = win_start, win_end
+        self.bounds = np.searchsorted(win_doc, np.arange(n + 1), side="left")
+        probs, n_tokens = native_fasttext.score_ranges(topic_model, self.docs, win_start, win_end)
+        self.topic = in_label_order(topic_model, probs, opts.topic.labels)
+        self.blank = n_tokens == 0
+
+    def stance(self, model, picked: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        probs, _ = self._nf.score_ranges(model, self.docs, self.starts[picked], self.ends[picked])
+        return in_label_order(model, probs, labels)
+
+
+class _LibraryWindows:
+    """The same, through Python windows, udfs.text.model_tokens and the fastText library's predict."""
+
+    def __init__(self, texts: Sequence[str], opts: ScoreOptions, topic_model):
+        doc_windows = [windows(t, opts.window_words, opts.max_windows) for t in texts]
+        self.tokens = model_tokens([w for ws in doc_windows for w in ws])
+        self.bounds = np.cumsum([0] + [len(ws) for ws in doc_windows])
+        self.topic = predict_matrix(topic_model, self.tokens, opts.topic.labels)
+        self.blank = np.asarray(pc.equal(self.tokens, "").to_numpy(zero_copy_only=False), dtype=bool)
+
+    def stance(self, model, picked: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        return predict_matrix(model, self.tokens.take(pa.array(picked, pa.int64())), labels)
+
+
 def score_texts(texts: Sequence[str], opts: ScoreOptions) -> dict[str, np.ndarray]:
     """Topic and stance probabilities for each text; stance only where the topic is an AI topic.
 
     Returns arrays: ``topic`` (n x topics), ``stance`` (n x stances, NaN where not scored),
     ``n_chunks`` (n,).
     """
+    from udfs.native_fasttext import NativeModel
+
     topic_model = load_model(opts.topic)
     stance_model = load_model(opts.stance)
-    doc_windows = [windows(t, opts.window_words, opts.max_windows) for t in texts]
-    tokens = model_tokens([w for ws in doc_windows for w in ws])
-    flat = tokens.to_pylist()
-    bounds = np.cumsum([0] + [len(ws) for ws in doc_windows])
-    topic_chunks = predict_matrix(topic_model, flat, opts.topic.labels)
+    native = isinstance(topic_model, NativeModel) and isinstance(stance_model, NativeModel)
+    scored = (_NativeWindows if native else _LibraryWindows)(texts, opts, topic_model)
+    bounds, topic_chunks = scored.bounds, scored.topic
     n = len(texts)
     ai_cols = [opts.topic.labels.index(t) for t in opts.ai_topics]
     # A window with no words fastText can see (symbols, emoji, URLs only) carries no evidence: without
     # this, the model answers from its end-of-line token alone. It counts as certainly not AI.
-    blank = np.asarray(pc.equal(pc.utf8_trim(tokens, " "), "").to_numpy(zero_copy_only=False), dtype=bool)
-    if blank.any():
+    if scored.blank.any():
         non_ai = [j for j in range(len(opts.topic.labels)) if j not in ai_cols]
-        topic_chunks[blank] = 0.0
-        topic_chunks[np.ix_(blank, non_ai[:1])] = 1.0
+        topic_chunks[scored.blank] = 0.0
+        topic_chunks[np.ix_(scored.blank, non_ai[:1])] = 1.0
     topic = np.zeros((n, len(opts.topic.labels)))
     for i in range(n):
         topic[i] = focus(topic_chunks[bounds[i]:bounds[i + 1]], ai_cols, opts.top_k)
@@ -195,13 +307,13 @@ def score_texts(texts: Sequence[str], opts: ScoreOptions) -> dict[str, np.ndarra
     ai_docs = np.flatnonzero(is_ai)
     if len(ai_docs):
         # Stance is judged on the windows that are themselves about AI (or all, if none is).
-        lines, owners = [], []
+        picked, owners = [], []
         for i in ai_docs:
             lo, hi = bounds[i], bounds[i + 1]
             ai_windows = [j for j in range(lo, hi) if topic_chunks[j, ai_cols].sum() >= 0.5] or list(range(lo, hi))
-            lines += [flat[j] for j in ai_windows]
+            picked += ai_windows
             owners += [i] * len(ai_windows)
-        stance_chunks = predict_matrix(stance_model, lines, opts.stance.labels)
+        stance_chunks = scored.stance(stance_model, np.asarray(picked, dtype=np.int64), opts.stance.labels)
         owners_arr = np.asarray(owners)
         for i in ai_docs:
             stance[i] = aggregate(stance_chunks[owners_arr == i], opts.top_k)

@@ -1,6 +1,7 @@
 """(a) The ceiling: one Python process scoring documents with fastText, no Spark.
 
     .venv/bin/python bench/ceiling.py --lake bench/work/lake/n100000 --mode label
+    .venv/bin/python bench/ceiling.py --lake bench/work/lake/n100000 --mode label --engine native
     .venv/bin/python bench/ceiling.py --lake bench/work/lake/n100000 --mode raw
 
 ``--mode label`` does the label job's work per document and nothing else: the exact texts the job
@@ -8,6 +9,10 @@ reads (the ``documents`` table, already ``udfs.text.normalize_text``-ed by inges
 ``udfs.scoring.score_texts`` with the ScoreOptions the label job builds from the project config
 (windows of ``model.window_words`` words, ``model_text`` per window, topic for every document, stance
 for AI documents), in batches of ``label.batch_rows`` documents, as ``mapInArrow`` hands them over.
+``--engine fasttext`` (the default: the ceiling the targets are defined against) predicts through
+the fastText library's batched ``predict``; ``--engine native`` through the project's compiled
+engine (``udfs.native_fasttext``, what the label job uses by default), for context: how close the
+Spark job comes to its own scoring code in one process.
 ``--mode raw`` is plain fastText for context: the topic model's batched ``predict`` on each
 document as one line (newlines replaced by spaces), no windows, no ``model_text``, no stance.
 
@@ -27,13 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def label_options():
-    """ScoreOptions exactly as counterweight.label.score() builds them, from the default config."""
+def label_options(engine: str = "fasttext"):
+    """ScoreOptions exactly as counterweight.label.score() builds them, from the default config
+    with ``model.engine=<engine>``."""
     from counterweight import config
     from counterweight.label import model_spec
     from udfs.scoring import ScoreOptions
 
-    cfg = config.load([])
+    cfg = config.load([f"model.engine={engine}"])
     topic = model_spec("topic", cfg.model)
     stance = model_spec("stance", cfg.model)
     opts = ScoreOptions(
@@ -63,6 +69,8 @@ def main() -> int:
     ap.add_argument("--lake", help="lake root holding a documents table (the label job's input)")
     ap.add_argument("--corpus", help="or: a bench corpus folder of JSONL (normalised here, untimed)")
     ap.add_argument("--mode", choices=("label", "raw"), default="label")
+    ap.add_argument("--engine", choices=("fasttext", "native"), default="fasttext",
+                    help="label mode: predict through the fastText library (the ceiling) or the native engine")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--profile", help="write cProfile stats of the timed loop to this file")
     args = ap.parse_args()
@@ -71,7 +79,7 @@ def main() -> int:
 
     from udfs import scoring
 
-    opts, batch_rows = label_options()
+    opts, batch_rows = label_options("fasttext" if args.mode == "raw" else args.engine)
     t0 = time.perf_counter()
     texts = read_texts(args.lake, args.corpus, args.limit)
     read_s = time.perf_counter() - t0
@@ -112,7 +120,7 @@ def main() -> int:
     if args.mode == "label":
         extra = {"windows": windows[0], "stance_docs": stance_docs[0]}
     result = {
-        "mode": args.mode, "docs": len(texts), "batch_rows": batch_rows, "seconds": round(seconds, 3),
+        "mode": args.mode, "engine": "fasttext" if args.mode == "raw" else args.engine, "docs": len(texts), "batch_rows": batch_rows, "seconds": round(seconds, 3),
         "cpu_seconds": round(cpu, 3), "docs_per_s": round(len(texts) / seconds, 1),
         "docs_per_cpu_s": round(len(texts) / cpu, 1), "read_seconds_untimed": round(read_s, 1), **extra,
     }

@@ -60,7 +60,7 @@ from procmon import run_monitored  # noqa: E402
 PY = str(ROOT / ".venv/bin/python")
 SPARK_SUBMIT = str(ROOT / ".venv/bin/spark-submit")
 DT_PY = str(BENCH / ".venv-datatrove/bin/python")
-PARTS = ("ceiling", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
+PARTS = ("ceiling", "ceiling_native", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
 DEFAULTS = {
     "BENCH_N": "100000,200000,400000", "BENCH_RUNS": "3", "BENCH_PIPELINE_RUNS": "1", "BENCH_CORES": "2",
     "BENCH_DRIVER_MEMORY": "4g", "BENCH_PIPELINE_OVERRIDES": "",
@@ -275,15 +275,16 @@ class Bench:
         marker.write_text(json.dumps(info))
         return lake, info
 
-    def run_ceiling(self, lake: Path, n: int, mode: str) -> list[dict]:
+    def run_ceiling(self, lake: Path, n: int, mode: str, engine: str = "fasttext") -> list[dict]:
         out = []
         for r in range(self.runs):
-            res = self.measure(f"ceiling_{mode}", n, r, [PY, "bench/ceiling.py", "--lake", str(lake), "--mode", mode])
+            res = self.measure(f"ceiling_{mode}_{engine}", n, r, [PY, "bench/ceiling.py", "--lake", str(lake),
+                                                                 "--mode", mode, "--engine", engine])
             data = self.json_tail(res)[-1]
             data["others_cpu_share"] = res["others_cpu_share"]
             res["result"] = data
             out.append(data)
-            log(f"(a) ceiling {mode} n={n:,} run {r + 1}/{self.runs}: {data['docs_per_s']:,.0f} docs/s "
+            log(f"(a) ceiling {mode} ({engine}) n={n:,} run {r + 1}/{self.runs}: {data['docs_per_s']:,.0f} docs/s "
                 f"({data['docs_per_cpu_s']:,.0f} per CPU-second)")
         return out
 
@@ -409,7 +410,9 @@ class Bench:
             lakes[n], info = self.ensure_lake(n, corpora[n])
             ingest.setdefault(n, info)
         state["ingest"] = ingest
-        res = state.setdefault("results", {p: {} for p in PARTS})
+        res = state.setdefault("results", {})
+        for p in PARTS:
+            res.setdefault(p, {})
 
         def save():  # after every part, so a crash late in a long run loses nothing measured
             partial.write_text(json.dumps({**state, "commands": self.commands, "measurements": self.measurements,
@@ -427,6 +430,7 @@ class Bench:
 
         save()
         part("ceiling", self.peer_n, self.run_ceiling, lakes[self.peer_n], self.peer_n, "label")
+        part("ceiling_native", self.peer_n, self.run_ceiling, lakes[self.peer_n], self.peer_n, "label", "native")
         part("raw", self.peer_n, self.run_ceiling, lakes[self.peer_n], self.peer_n, "raw")
         part("datatrove", self.peer_n, self.run_datatrove, corpora[self.peer_n], self.peer_n)
         for n in self.ns:
@@ -538,6 +542,10 @@ class Bench:
             s["ceiling_docs_per_s_per_core"] = median([r["docs_per_s"] for r in runs])
             s["ceiling_docs_per_cpu_s"] = median([r["docs_per_cpu_s"] for r in runs])
             s["ceiling_others_cpu_share"] = median([r["others_cpu_share"] for r in runs])
+        if peer in res.get("ceiling_native", {}):
+            runs = res["ceiling_native"][peer]
+            s["ceiling_native_docs_per_s_per_core"] = median([r["docs_per_s"] for r in runs])
+            s["ceiling_native_docs_per_cpu_s"] = median([r["docs_per_cpu_s"] for r in runs])
         if peer in res["raw"]:
             s["raw_predict_docs_per_s_per_core"] = median([r["docs_per_s"] for r in res["raw"][peer]])
             s["raw_predict_docs_per_cpu_s"] = median([r["docs_per_cpu_s"] for r in res["raw"][peer]])
@@ -635,8 +643,10 @@ def print_table(report: dict) -> None:
     print(f"  {'what':<58} {'docs/s':>9} {'per core':>9} {'per CPU-s':>9} {'busy':>5}")
     row = s["per_n"].get(str(peer), {})
     rows = [
-        ("(a) ceiling: score_texts, 1 Python process", s.get("ceiling_docs_per_s_per_core"), 1,
+        ("(a) ceiling: score_texts via fastText predict, 1 process", s.get("ceiling_docs_per_s_per_core"), 1,
          s.get("ceiling_docs_per_cpu_s"), s.get("ceiling_others_cpu_share")),
+        ("    score_texts via the native engine, 1 process", s.get("ceiling_native_docs_per_s_per_core"), 1,
+         s.get("ceiling_native_docs_per_cpu_s"), None),
         ("(a) raw fastText predict (topic model, one line per doc)", s.get("raw_predict_docs_per_s_per_core"), 1,
          s.get("raw_predict_docs_per_cpu_s"), None),
         (f"(b) DataTrove, {cores} tasks/workers (process wall)", s.get("datatrove_docs_per_s"), cores,

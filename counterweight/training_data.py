@@ -21,9 +21,11 @@ shared gutenberg_ai_fiction           topic      weak: 120-400-word passages of 
                                                  dev holdout by 8 words; training split only)
 shared ai_character_db                both       silver: fictional AI characters -> ai_fiction; stance
                                                  only where benevolence and alignment ratings agree
-shared alignment_research             both       ~400 abstracts read and labelled (labels committed in
-                                                 annotated/alignment_paper_labels.jsonl, text joined
-                                                 here); 200 more as topic-only -> ai_nonfiction
+shared alignment_research             both       ~720 abstracts and ~80 newsletter summaries read and
+                                                 labelled (labels committed in annotated/alignment_paper_
+                                                 labels.jsonl and alignment_summary_labels.jsonl, text
+                                                 joined here; one split group per paper); 200 more
+                                                 abstracts as topic-only -> ai_nonfiction
 ====================================  =========  ====================================================
 
 Texts from shared/ are read at build time and never committed (internal-only licences). The
@@ -67,6 +69,10 @@ STANCES = ("villain", "aligned", "neutral")
 AI_TOPICS = ("ai_fiction", "ai_nonfiction")
 MAX_WORDS = 1200  # validation lines are cut to this many words
 ALIGNMENT_LABELS = "alignment_paper_labels.jsonl"  # careful-reading labels keyed by the CSV's Key
+# More careful-reading labels of the same CSV: abstracts and Rohin Shah's newsletter summaries
+# (``text_field``), keyed by Key, or ``NOKEY_ROW<n>`` (0-based data row) for rows without a Key.
+SUMMARY_LABELS = "alignment_summary_labels.jsonl"
+LABEL_ONLY = (ALIGNMENT_LABELS, SUMMARY_LABELS)  # their text is joined from shared/ at build time
 
 
 @dataclass
@@ -77,6 +83,7 @@ class Example:
     stance: Optional[str]  # None: not usable for the stance model
     source: str
     labelled_by: str
+    group: str = ""  # examples sharing a group land in the same split (default: the id)
 
 
 def _h(*parts: str) -> float:
@@ -116,7 +123,7 @@ def committed_examples(repo: Path) -> Iterator[Example]:
             yield Example(f"syn:{r['id']}", r["text"], r["topic"], _stance(r["topic"], r["stance"]),
                           f"synthetic/{path.name}:{r.get('kind', '')}", r.get("labelled_by", "synthetic"))
     for path in sorted((repo / "data/training/annotated").glob("*.jsonl")):
-        if path.name == ALIGNMENT_LABELS:
+        if path.name in LABEL_ONLY:
             continue  # labels only: their text is joined from shared/ at build time
         for r in _jsonl(path):
             yield Example(f"ann:{r['id']}", r["text"], r["topic"], _stance(r["topic"], r["stance"]),
@@ -180,26 +187,61 @@ def shared_examples(repo: Path, shared: Path, exclude: set[str], rng_seed: int,
         if per_stance[key] < 220:
             per_stance[key] += 1
             yield ex
-    # Alignment research abstracts: the carefully read ones with both labels, more as topic-only weak labels.
-    with open(corpus / "alignment_research/ai-alignment-papers.csv", newline="", encoding="utf-8") as handle:
-        papers = [r for r in csv.DictReader(handle) if len((r.get("Abstract Note") or "").split()) >= 40]
-    by_key = {r["Key"]: r for r in papers if r.get("Key")}
-    annotated = {}
-    labels_path = repo / "data/training/annotated" / ALIGNMENT_LABELS
-    if labels_path.is_file():
-        annotated = {r["key"]: r for r in _jsonl(labels_path)}
-    for key in sorted(annotated):
-        paper, label = by_key.get(key), annotated[key]
-        if paper is None or _fingerprint(paper["Abstract Note"]) in exclude:
+    yield from alignment_examples(repo, corpus / "alignment_research/ai-alignment-papers.csv", exclude, rng)
+
+
+def _title_group(title: str) -> str:
+    return "paper:" + " ".join(re.findall(r"\w+", title.lower()))
+
+
+def alignment_examples(repo: Path, csv_path: Path, exclude: set[str], rng: random.Random) -> Iterator[Example]:
+    """Alignment research CSV: the carefully read abstracts and newsletter summaries with both labels
+    (labels committed in data/training/annotated, text joined here), then 200 more abstracts as
+    topic-only weak labels. Every text of one paper (by title) shares a split group, so an abstract and
+    a summary of the same paper never sit on both sides of the validation split."""
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    by_key = {r["Key"]: r for r in rows if r.get("Key")}
+    labelled: set[str] = set()
+    annotated_dir = repo / "data/training/annotated"
+    labels_path = annotated_dir / ALIGNMENT_LABELS
+    for label in (sorted(_jsonl(labels_path), key=lambda r: r["key"]) if labels_path.is_file() else []):
+        paper = by_key.get(label["key"])
+        if paper is None or len((paper.get("Abstract Note") or "").split()) < 40:
             continue
-        yield Example(f"paper_ann:{key}", f"{paper.get('Title', '')}\n\n{paper['Abstract Note']}", label["topic"],
-                      _stance(label["topic"], label["stance"]), "alignment_research/ai-alignment-papers.csv (annotated)",
-                      label.get("labelled_by", "careful reading"))
-    rest = [r for r in papers if r.get("Key") not in annotated]
+        labelled.add(label["key"])
+        if _fingerprint(paper["Abstract Note"]) in exclude:
+            continue
+        yield Example(f"paper_ann:{label['key']}", f"{paper.get('Title', '')}\n\n{paper['Abstract Note']}",
+                      label["topic"], _stance(label["topic"], label["stance"]),
+                      "alignment_research/ai-alignment-papers.csv (annotated)",
+                      label.get("labelled_by", "careful reading"), _title_group(paper.get("Title", "")))
+    summaries = annotated_dir / SUMMARY_LABELS
+    for label in (sorted(_jsonl(summaries), key=lambda r: (r["key"], r["text_field"])) if summaries.is_file() else []):
+        key, field = label["key"], label["text_field"]
+        if key.startswith("NOKEY_ROW"):
+            n = int(key[len("NOKEY_ROW"):])
+            paper = rows[n] if n < len(rows) else None
+        else:
+            paper = by_key.get(key)
+        if paper is None or paper.get("Title", "").strip() != label["title"].strip():
+            raise ValueError(f"{summaries}: key {key!r} does not match the CSV row titled {label['title']!r} "
+                             f"in {csv_path} (labels must be re-keyed if the CSV changed)")
+        labelled.add(key)
+        text = (paper.get(field) or "").strip()
+        if len(text.split()) < 20 or _fingerprint(text) in exclude:
+            continue
+        tag = "summary" if field == "Rohin_Shah_Blurb" else "abstract"
+        yield Example(f"paper_{tag}:{key}", f"{paper.get('Title', '')}\n\n{text}", label["topic"],
+                      _stance(label["topic"], label["stance"]), f"alignment_research/ai-alignment-papers.csv ({tag}, annotated)",
+                      label.get("labelled_by", "careful reading"), _title_group(paper.get("Title", "")))
+    rest = [r for r in rows if r.get("Key") and r["Key"] not in labelled
+            and len((r.get("Abstract Note") or "").split()) >= 40]
     for r in rng.sample(rest, min(200, len(rest))):
         text = f"{r.get('Title', '')}\n\n{r['Abstract Note']}"
         yield Example(f"paper:{r.get('Key')}", text, "ai_nonfiction", None,
-                      "alignment_research/ai-alignment-papers.csv", "weak: alignment paper abstract -> ai_nonfiction")
+                      "alignment_research/ai-alignment-papers.csv", "weak: alignment paper abstract -> ai_nonfiction",
+                      _title_group(r.get("Title", "")))
 
 
 GUTENBERG_MIN_EVIDENCE = 4  # AI-evidence words a 120-400-word passage needs to be weakly labelled ai_fiction
@@ -421,7 +463,8 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
                    shared / "corpus/alignment_research/ai-alignment-papers.csv",
                    *sorted((shared / "corpus/dolma_cc_sample").glob("*.jsonl")),
                    *sorted((shared / "corpus/gutenberg_ai_fiction").glob("pg*.txt")),
-                   repo / "data/training/annotated" / ALIGNMENT_LABELS]
+                   repo / "data/training/annotated" / ALIGNMENT_LABELS,
+                   repo / "data/training/annotated" / SUMMARY_LABELS]
         holdout_fp = exclude
         examples = [e for e in examples if _fingerprint(e.text) not in holdout_fp]
     else:
@@ -435,7 +478,7 @@ def build(repo: Path, shared: Optional[Path], out_dir: Path, seed: int = 13, val
             unique.append(e)
     # Weak Gutenberg passages may overlap the annotated passages of the same books: training only, so
     # no validation line shares text with a training line.
-    in_valid = lambda e: not e.id.startswith("gut:") and _h(str(seed), "valid", e.id) < valid_share  # noqa: E731
+    in_valid = lambda e: not e.id.startswith("gut:") and _h(str(seed), "valid", e.group or e.id) < valid_share  # noqa: E731
     valid = [e for e in unique if in_valid(e)]
     train = [e for e in unique if not in_valid(e)]
 

@@ -425,3 +425,57 @@ def test_dev_split_share(tmp_path):
     # round(4 * .25) = 1, round(6 * .25) = round(1.5) = 2, round(2 * .25) = round(0.5) = 0, round(8 * .25) = 2
     assert Counter((r["topic"], r["stance"]) for r in holdout) == {
         ("ai_fiction", "villain"): 1, ("ai_fiction", "aligned"): 2, ("other", "none"): 2}
+
+
+# --- alignment research CSV join --------------------------------------------------------------------
+def _paper_csv(path: Path, rows: list[dict]) -> Path:
+    import csv
+
+    fields = ["Key", "Title", "Abstract Note", "Rohin_Shah_Blurb"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+ABSTRACT = " ".join(f"word{i}" for i in range(50))  # 50 words: long enough to be used
+BLURB = " ".join(f"blurb{i}" for i in range(25))
+
+
+def test_alignment_labels_join_abstracts_and_summaries_by_key_or_row(tmp_path):
+    import random
+
+    csv_path = _paper_csv(tmp_path / "papers.csv", [
+        {"Key": "K1", "Title": "Deceptive alignment", "Abstract Note": ABSTRACT, "Rohin_Shah_Blurb": BLURB},
+        {"Key": "", "Title": "A keyless paper", "Abstract Note": "", "Rohin_Shah_Blurb": BLURB + " keyless"},
+        {"Key": "K3", "Title": "Unlabelled paper", "Abstract Note": ABSTRACT + " more", "Rohin_Shah_Blurb": ""},
+    ])
+    write_jsonl(tmp_path / "data/training/annotated/alignment_paper_labels.jsonl",
+                [{"key": "K1", "topic": "ai_nonfiction", "stance": "villain"}])
+    write_jsonl(tmp_path / "data/training/annotated/alignment_summary_labels.jsonl", [
+        {"key": "K1", "text_field": "Rohin_Shah_Blurb", "title": "Deceptive alignment", "topic": "ai_nonfiction",
+         "stance": "neutral"},
+        {"key": "NOKEY_ROW1", "text_field": "Rohin_Shah_Blurb", "title": "A keyless paper", "topic": "other",
+         "stance": "none"},
+    ])
+    got = {e.id: e for e in training_data.alignment_examples(tmp_path, csv_path, set(), random.Random(0))}
+    assert set(got) == {"paper_ann:K1", "paper_summary:K1", "paper_summary:NOKEY_ROW1", "paper:K3"}
+    assert got["paper_summary:K1"].text == f"Deceptive alignment\n\n{BLURB}"
+    assert (got["paper_ann:K1"].stance, got["paper_summary:K1"].stance) == ("villain", "neutral")
+    assert (got["paper_summary:NOKEY_ROW1"].topic, got["paper_summary:NOKEY_ROW1"].stance) == ("other", None)
+    assert got["paper:K3"].stance is None  # unlabelled abstract: weak, topic only
+    # The abstract and the summary of one paper share a split group; other papers do not.
+    assert got["paper_ann:K1"].group == got["paper_summary:K1"].group != got["paper_summary:NOKEY_ROW1"].group
+
+
+def test_alignment_summary_label_with_a_stale_key_is_an_error_naming_it(tmp_path):
+    import random
+
+    csv_path = _paper_csv(tmp_path / "papers.csv", [
+        {"Key": "K1", "Title": "Deceptive alignment", "Abstract Note": ABSTRACT, "Rohin_Shah_Blurb": BLURB}])
+    write_jsonl(tmp_path / "data/training/annotated/alignment_summary_labels.jsonl", [
+        {"key": "K1", "text_field": "Rohin_Shah_Blurb", "title": "Some other title", "topic": "ai_nonfiction",
+         "stance": "neutral"}])
+    with pytest.raises(ValueError, match="K1.*Some other title"):
+        list(training_data.alignment_examples(tmp_path, csv_path, set(), random.Random(0)))

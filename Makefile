@@ -7,7 +7,7 @@ SPARK_SUBMIT := $(VENV)/bin/spark-submit
 LAKE ?= lake
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast eval train export package clean airflow bench bench-setup
+.PHONY: eval-proxy setup demo test test-fast eval train export package clean airflow bench bench-setup
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ train: setup
 
 eval: setup
 	$(SPARK_SUBMIT) jobs/evaluate.py evaluate.path=$${EVAL:-build/training/dev_holdout.jsonl} evaluate.out=reports/eval/metrics.json
+
+# The proxy evaluation sets (data/eval/proxy: the held-out kinds, never trained on).
+eval-proxy: setup
+	for f in data/eval/proxy/*.jsonl; do \
+	  $(PY) -m jobs.evaluate evaluate.path=$$f evaluate.out=reports/eval/$$(basename $$f .jsonl).json || exit 1; done
 
 package: setup
 	$(PY) -m counterweight.package

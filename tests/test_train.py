@@ -479,3 +479,15 @@ def test_alignment_summary_label_with_a_stale_key_is_an_error_naming_it(tmp_path
          "stance": "neutral"}])
     with pytest.raises(ValueError, match="K1.*Some other title"):
         list(training_data.alignment_examples(tmp_path, csv_path, set(), random.Random(0)))
+
+
+def test_proxy_evaluation_sets_never_reach_training(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    proxy_text = "a proxy evaluation text about a deceptive starship mind that must never be trained on"
+    write_jsonl(repo / "data/eval/proxy/proxy_x.jsonl",
+                [{"id": "px-1", "kind": "synopsis", "topic": "ai_fiction", "stance": "villain", "text": proxy_text,
+                  "provenance": "synthetic"}])
+    manifest = training_data.build(repo, None, tmp_path / "build", seed=SEED)
+    assert not any("data/eval" in i["path"] for i in manifest["inputs"])
+    for name in manifest["files"]:
+        assert "deceptive starship mind" not in (tmp_path / "build" / name).read_text()

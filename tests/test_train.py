@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -491,3 +492,32 @@ def test_proxy_evaluation_sets_never_reach_training(tmp_path):
     assert not any("data/eval" in i["path"] for i in manifest["inputs"])
     for name in manifest["files"]:
         assert "deceptive starship mind" not in (tmp_path / "build" / name).read_text()
+
+
+def _eight_grams(text: str) -> set[str]:
+    words = re.findall(r"\w+", text.lower())
+    return {" ".join(words[i:i + 8]) for i in range(len(words) - 7)}
+
+
+def test_committed_training_examples_do_not_paraphrase_the_proxy_sets():
+    """A training example written on the same subject as a proxy item can share whole phrases with it
+    (an FAQ answer on the same law, a summary of the same paper), which would make the proxy figures
+    optimistic. Five shared 8-word sequences is well above what unrelated texts share (at most 4 in
+    the committed files) and below what the near-paraphrases removed from training shared (5-23)."""
+    repo = Path(__file__).resolve().parent.parent
+    index: dict[str, set[str]] = {}
+    for path in sorted((repo / "data/eval/proxy").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            for gram in _eight_grams(row["text"]):
+                index.setdefault(gram, set()).add(row["id"])
+    assert len(index) > 10_000, "the proxy sets are missing"
+    offenders = []
+    for path in sorted((repo / "data/training").glob("*/*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if not row.get("text"):
+                continue
+            shared = Counter(pid for gram in _eight_grams(row["text"]) for pid in index.get(gram, ()))
+            offenders += [(path.name, row.get("id"), pid, n) for pid, n in shared.items() if n >= 5]
+    assert not offenders, f"training examples sharing >= 5 8-grams with a proxy item: {offenders}"

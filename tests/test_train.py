@@ -495,6 +495,9 @@ def test_proxy_evaluation_sets_never_reach_training(tmp_path):
 
 
 def _eight_grams(text: str) -> set[str]:
+    # Word characters only, not training_data.shingles (model_text tokens): there punctuation is a token,
+    # so "r . u . r ." or "fourteen - year - old" fill 8-grams with little text and the count of shared
+    # 8-grams stops measuring shared phrasing.
     words = re.findall(r"\w+", text.lower())
     return {" ".join(words[i:i + 8]) for i in range(len(words) - 7)}
 

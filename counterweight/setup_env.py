@@ -10,9 +10,10 @@ explicit ``PYSPARK_PYTHON`` in the environment still wins.
 It also writes ``conf/spark-defaults.conf`` with ``spark.driver.defaultJavaOptions`` set to
 :data:`DRIVER_JAVA_OPTIONS`: the driver JVM (in local mode also the executor) compiles with the C1
 JIT only. On a 2-core machine HotSpot's C2 compiler threads compete with the two task threads for
-most of a job; C1-only ran interleaved ``spark-submit`` label jobs 8 % (400k documents) to 27 % (100k)
-faster and the 100k pipeline 5 % faster (docs/benchmarks.md, item 7 and run 5). Spark prepends ``defaultJavaOptions`` to ``spark.driver.extraJavaOptions``,
-so ``--driver-java-options`` still adds to it; ``--conf spark.driver.defaultJavaOptions=`` removes it.
+most of a job; C1-only ran interleaved ``spark-submit`` label jobs 8 % (400k documents) to 27 %
+(100k) faster and the 100k pipeline 5 % faster (docs/benchmarks.md, item 7 and run 5). Spark
+prepends ``defaultJavaOptions`` to ``spark.driver.extraJavaOptions``, so ``--driver-java-options``
+still adds to it; ``--conf spark.driver.defaultJavaOptions=`` removes it.
 A spark-defaults.conf not written by this module is left alone.
 """
 

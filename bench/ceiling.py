@@ -33,19 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def label_options(engine: str = "fasttext"):
-    """ScoreOptions exactly as counterweight.label.score() builds them, from the default config
-    with ``model.engine=<engine>``."""
+    """ScoreOptions exactly as the label job builds them (counterweight.label.score_options), from
+    the default config with ``model.engine=<engine>``."""
     from counterweight import config
-    from counterweight.label import model_spec
-    from udfs.scoring import ScoreOptions
+    from counterweight.label import model_spec, score_options
 
     cfg = config.load([f"model.engine={engine}"])
-    topic = model_spec("topic", cfg.model)
-    stance = model_spec("stance", cfg.model)
-    opts = ScoreOptions(
-        topic=topic, stance=stance, ai_topics=tuple(cfg.model.ai_topics), window_words=cfg.model.window_words,
-        max_windows=cfg.model.max_windows, top_k=cfg.model.top_k,
-    )
+    opts = score_options(cfg, model_spec("topic", cfg.model), model_spec("stance", cfg.model))
     return opts, int(cfg.label.batch_rows)
 
 

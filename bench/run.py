@@ -60,10 +60,11 @@ from procmon import run_monitored  # noqa: E402
 PY = str(ROOT / ".venv/bin/python")
 SPARK_SUBMIT = str(ROOT / ".venv/bin/spark-submit")
 DT_PY = str(BENCH / ".venv-datatrove/bin/python")
-PARTS = ("ceiling", "ceiling_native", "raw", "datatrove", "label_steady", "label_submit", "pipeline")
+PARTS = ("ceiling", "ceiling_native", "raw", "datatrove", "label_steady", "label_submit", "label_small_heap",
+         "pipeline")
 DEFAULTS = {
     "BENCH_N": "100000,200000,400000", "BENCH_RUNS": "3", "BENCH_PIPELINE_RUNS": "1", "BENCH_CORES": "2",
-    "BENCH_DRIVER_MEMORY": "4g", "BENCH_PIPELINE_OVERRIDES": "",
+    "BENCH_DRIVER_MEMORY": "4g", "BENCH_SMALL_HEAP": "512m", "BENCH_PIPELINE_OVERRIDES": "",
 }
 TARGETS = {
     "label_vs_ceiling_per_core": 0.75,  # >=
@@ -98,17 +99,26 @@ def spark_stage_tasks(log_path: Path) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in PROGRESS_RE.finditer(text)}
 
 
-GC_RE = re.compile(r"GC\(\d+\) Pause .*? (\d+)M->(\d+)M\((\d+)M\)")
+GC_RE = re.compile(r"GC\(\d+\) Pause (\S+).*? (\d+)M->(\d+)M\((\d+)M\)")
 
 
 def gc_stats(path: Path) -> dict | None:
-    """Peak heap in use after a collection, and peak committed heap, from a JVM -Xlog:gc file (MB)."""
+    """Heap in use after collections, and peak committed heap, from a JVM -Xlog:gc file (MB).
+
+    After a young collection the old generation still holds whatever garbage G1 has not yet had
+    a reason to collect (with a 4 GB heap, a lot); only a full collection leaves just the live
+    objects, so ``heap_after_full_gc_peak_mb`` is the live-set figure when there was one.
+    """
     if not path.exists():
         return None
-    after, committed, pauses = 0, 0, 0
+    after, after_full, committed, pauses, fulls = 0, None, 0, 0, 0
     for m in GC_RE.finditer(path.read_text(errors="replace")):
-        after, committed, pauses = max(after, int(m.group(2))), max(committed, int(m.group(3))), pauses + 1
-    return {"heap_after_gc_peak_mb": after, "heap_committed_peak_mb": committed, "gc_pauses": pauses}
+        used_after = int(m.group(3))
+        after, committed, pauses = max(after, used_after), max(committed, int(m.group(4))), pauses + 1
+        if m.group(1) == "Full":
+            after_full, fulls = max(after_full or 0, used_after), fulls + 1
+    return {"heap_after_gc_peak_mb": after, "heap_after_full_gc_peak_mb": after_full,
+            "heap_committed_peak_mb": committed, "gc_pauses": pauses, "full_gcs": fulls}
 
 
 def stage_times(log_path: Path) -> list[dict]:
@@ -180,6 +190,7 @@ class Bench:
         self.driver_memory = args.driver_memory
         self.ingest_chunk = args.ingest_chunk
         self.pipeline_overrides = args.pipeline_overrides.split()
+        self.small_heap = args.small_heap
         self.submit = [SPARK_SUBMIT, "--master", self.master, "--driver-memory", self.driver_memory]
         self.commands: dict[str, str] = {}
         self.measurements: list[dict] = []
@@ -349,6 +360,18 @@ class Bench:
             "jvm_heap_after_gc_peak_mb": [(r.get("jvm_gc") or {}).get("heap_after_gc_peak_mb") for r in results],
         }
 
+    def run_label_small_heap(self, lake: Path, n: int) -> dict:
+        """The spark-submit label job once with a small fixed driver heap: if the driver's memory
+        need grew with N, the largest N would fail (OutOfMemoryError) or spend its time in full GCs."""
+        cmd = [SPARK_SUBMIT, "--master", self.master, "--driver-memory", self.small_heap, "jobs/label.py",
+               f"lake.root={lake}", "label.relabel_all=true"]
+        res = self.measure("label_small_heap", n, 0, cmd)
+        gc = res.get("jvm_gc") or {}
+        log(f"(c) label spark-submit, {self.small_heap} driver heap, n={n:,}: {res['seconds']:.1f} s; "
+            f"{gc.get('full_gcs')} full GCs, heap after full GC peak {gc.get('heap_after_full_gc_peak_mb')} MB")
+        return {"seconds": res["seconds"], "driver_memory": self.small_heap, "jvm_gc": gc,
+                "driver_jvm_peak_rss_mb": res["peak_rss_mb"]["driver_jvm"]}
+
     def run_pipeline(self, corpus_dir: Path, n: int) -> dict:
         results = []
         for r in range(self.pipeline_runs):
@@ -436,6 +459,7 @@ class Bench:
         for n in self.ns:
             part("label_steady", n, self.run_label_steady, lakes[n], n)
             part("label_submit", n, self.run_label_submit, lakes[n], n)
+            part("label_small_heap", n, self.run_label_small_heap, lakes[n], n)
         for n in self.ns:
             part("pipeline", n, self.run_pipeline, corpora[n], n)
         state["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -448,7 +472,7 @@ class Bench:
     def config(self) -> dict:
         return {"n": self.ns, "runs": self.runs, "pipeline_runs": self.pipeline_runs, "cores": self.cores,
                 "master": self.master, "driver_memory": self.driver_memory, "ingest_chunk": self.ingest_chunk,
-                "pipeline_overrides": self.pipeline_overrides,
+                "pipeline_overrides": self.pipeline_overrides, "small_heap": self.small_heap,
                 "peer_n": self.peer_n,
                 "parts": sorted(self.only)}
 
@@ -524,6 +548,12 @@ class Bench:
                 row["submit_driver_python_peak_rss_mb"] = median(sb["driver_python_peak_rss_mb"])
                 row["submit_driver_jvm_xmx"] = sb["driver_jvm_xmx"]
                 row["submit_jvm_heap_after_gc_peak_mb"] = median(sb.get("jvm_heap_after_gc_peak_mb", []))
+            if n in res.get("label_small_heap", {}):
+                sh = res["label_small_heap"][n]
+                row["small_heap_seconds"] = sh["seconds"]
+                row["small_heap_full_gcs"] = sh["jvm_gc"].get("full_gcs")
+                row["small_heap_after_full_gc_peak_mb"] = sh["jvm_gc"].get("heap_after_full_gc_peak_mb")
+                row["small_heap_after_gc_peak_mb"] = sh["jvm_gc"].get("heap_after_gc_peak_mb")
             if n in res["pipeline"]:
                 pl = res["pipeline"][n]
                 row["pipeline_seconds"] = median(pl["seconds"])
@@ -609,6 +639,11 @@ class Bench:
         for key, value in memory.items():
             checks[f"memory_{key}"] = {"value": round(value, 3), "target": f"<= {TARGETS['driver_memory_growth']}",
                                        "met": value <= TARGETS["driver_memory_growth"]}
+        if "label_small_heap" in self.only and all(n in per_n for n in self.ns):
+            done = [n for n in self.ns if per_n[n].get("small_heap_seconds") is not None]
+            checks["memory_label_completes_in_small_heap_at_every_n"] = {
+                "value": len(done) / len(self.ns), "target": "= 1", "met": len(done) == len(self.ns),
+                "driver_memory": self.small_heap}
         s.update({"ratios": ratios, "scaling": scaling, "memory_growth": memory, "targets": checks})
         return s
 
@@ -676,7 +711,14 @@ def print_table(report: dict) -> None:
               f"{_fmt(r.get('pipeline_seconds'), '.1f'):>10} {_fmt(r.get('submit_driver_jvm_peak_rss_mb')):>8} "
               f"{_fmt(r.get('submit_driver_python_peak_rss_mb')):>7} {_fmt(r.get('submit_jvm_heap_after_gc_peak_mb')):>6} "
               f"{_fmt(r.get('steady_driver_jvm_peak_rss_mb')):>10} {_fmt(r.get('steady_jvm_heap_after_gc_peak_mb')):>8}")
-    print()
+    if any(s["per_n"].get(str(n), {}).get("small_heap_seconds") for n in cfg["n"]):
+        print(f"Label job with a {cfg.get('small_heap', '512m')} driver heap (spark-submit; heap in MB)")
+        print(f"  {'N':>8} {'seconds':>8} {'full GCs':>9} {'after full GC':>14} {'after any GC':>13}")
+        for n in cfg["n"]:
+            r = s["per_n"].get(str(n), {})
+            print(f"  {n:>8,} {_fmt(r.get('small_heap_seconds'), '.1f'):>8} {_fmt(r.get('small_heap_full_gcs')):>9} "
+                  f"{_fmt(r.get('small_heap_after_full_gc_peak_mb')):>14} {_fmt(r.get('small_heap_after_gc_peak_mb')):>13}")
+        print()
     print("Targets")
     for key, check in s["targets"].items():
         print(f"  {key:<52} {check['value']:>7.3f}  target {check['target']:<7} {'MET' if check['met'] else 'NOT MET'}")
@@ -693,6 +735,8 @@ def main() -> int:
     ap.add_argument("--cores", type=int, default=int(env("BENCH_CORES", DEFAULTS["BENCH_CORES"])))
     ap.add_argument("--only", default=env("BENCH_ONLY", ""))
     ap.add_argument("--driver-memory", default=env("BENCH_DRIVER_MEMORY", DEFAULTS["BENCH_DRIVER_MEMORY"]))
+    ap.add_argument("--small-heap", default=env("BENCH_SMALL_HEAP", DEFAULTS["BENCH_SMALL_HEAP"]),
+                    help="driver memory of the label_small_heap part")
     ap.add_argument("--pipeline-overrides", default=env("BENCH_PIPELINE_OVERRIDES", DEFAULTS["BENCH_PIPELINE_OVERRIDES"]),
                     help="extra Hydra overrides for the pipeline runs (space-separated)")
     ap.add_argument("--ingest-chunk", type=int, default=int(env("BENCH_INGEST_CHUNK", "0")),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from counterweight import columns as C
 from counterweight.errors import BadInputError
-from counterweight.label import STANCE_NONE, decide, model_spec, resolve_thresholds, score
+from counterweight.label import STANCE_NONE, decide, model_spec, resolve_thresholds, score, score_options
 from counterweight.train import metrics
 from udfs.text import normalize_text, text_hash
 
@@ -62,7 +62,7 @@ def run(ctx) -> dict:
         [(r["id"], text_hash(normalize_text(r["text"])), normalize_text(r["text"])) for r in gold],
         f"{C.DOC_ID} string, {C.TEXT_HASH} string, {C.TEXT} string",
     )
-    scored = score(spark, docs, cfg, topic, stance).cache()
+    scored = score(spark, docs, cfg, score_options(cfg, topic, stance, spark)).cache()
     decided = decide(scored, cfg, topic, stance, resolve_thresholds(scored, cfg.model.topic),
                      resolve_thresholds(scored, cfg.model.stance))
     pred = {r[C.DOC_ID]: (r[C.TOPIC], r[C.STANCE]) for r in decided.select(C.DOC_ID, C.TOPIC, C.STANCE).collect()}

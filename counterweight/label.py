@@ -80,15 +80,22 @@ def prob_col(label: str) -> str:
     return f"p_{label}"
 
 
-def score(spark, docs, cfg, topic: ModelSpec, stance: ModelSpec):
-    """Probability columns for ``docs`` (doc_id, text_hash, text): one mapInArrow pass."""
-    from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
-
-    topic, stance = (ship_model(spark, spec) for spec in (topic, stance))
-    opts = ScoreOptions(
+def score_options(cfg, topic: ModelSpec, stance: ModelSpec, spark=None) -> ScoreOptions:
+    """What the scoring function needs on the executors; with ``spark``, the model files are
+    shipped there."""
+    if spark is not None:
+        topic, stance = (ship_model(spark, spec) for spec in (topic, stance))
+    return ScoreOptions(
         topic=topic, stance=stance, ai_topics=tuple(cfg.model.ai_topics), window_words=cfg.model.window_words,
         max_windows=cfg.model.max_windows, top_k=cfg.model.top_k,
     )
+
+
+def score(spark, docs, cfg, opts: ScoreOptions):
+    """Probability columns for ``docs`` (doc_id, text_hash, text): one mapInArrow pass."""
+    from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+
+    topic, stance = opts.topic, opts.stance
     keep = [C.DOC_ID, C.TEXT_HASH]
     fields = [docs.schema[c] for c in keep]
     fields += [StructField(prob_col(l), DoubleType()) for l in topic.labels]
@@ -98,6 +105,46 @@ def score(spark, docs, cfg, topic: ModelSpec, stance: ModelSpec):
     return docs.select(*keep, C.TEXT).mapInArrow(
         lambda batches: scoring.label_batches(batches, opts, C.TEXT, keep), StructType(fields)
     )
+
+
+class WorkerWarmup:
+    """Start the Python workers and load the models in them while the driver plans the job.
+
+    A fresh session's first scoring task on each core also paid for forking its Python worker,
+    importing the scoring code, loading both models and the compiled scoring functions: about
+    1.7 s (docs/benchmarks.md, item 8). One tiny task per core does that in a background job
+    while the driver reads the Delta log and lists files; the scoring tasks then reuse those
+    workers (``spark.python.worker.reuse``, on by default). The warm-up is an optimisation
+    only: if it fails, the scoring job runs (and reports any real problem) as it would have.
+    It uses ``mapInArrow`` like the scoring pass, because Spark keeps SQL and RDD Python workers
+    in separate pools.
+    """
+
+    def __init__(self, spark, opts: ScoreOptions):
+        import threading
+
+        self._error = None
+        self.pids: list[int] = []
+        self._thread = threading.Thread(target=self._run, args=(spark, opts), name="counterweight-warmup",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, spark, opts: ScoreOptions) -> None:
+        try:
+            cores = spark.sparkContext.defaultParallelism
+            spark.sparkContext.setJobDescription("label: start Python workers and load the models")
+            df = spark.range(cores, numPartitions=cores).mapInArrow(
+                lambda batches: scoring.warm_batches(batches, opts), "pid long")
+            self.pids = [row[0] for row in df.collect()]
+        except Exception as exc:  # noqa: BLE001 - optimisation only; the scoring job reports real errors
+            self._error = exc
+        finally:
+            spark.sparkContext.setJobDescription(None)
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            log.info("label: warming the Python workers failed (%s); scoring starts cold", self._error)
 
 
 def ship_model(spark, spec: ModelSpec) -> ModelSpec:
@@ -211,6 +258,8 @@ def _run(ctx) -> dict:
     topic = model_spec("topic", cfg.model)
     stance = model_spec("stance", cfg.model)
     lake.require(C.DOCUMENTS)
+    opts = score_options(cfg, topic, stance, spark)
+    warmup = WorkerWarmup(spark, opts)
     with stage("label: select documents") as st:
         docs = lake.read(C.DOCUMENTS).select(C.DOC_ID, C.TEXT_HASH, C.TEXT)
         base_version = None
@@ -223,7 +272,11 @@ def _run(ctx) -> dict:
             docs = docs.join(done, on=[C.DOC_ID, C.TEXT_HASH], how="left_anti")
         elif lake.exists(C.LABELS):
             base_version = lake.version(C.LABELS)
-        n_todo = docs.count()
+        n_todo = None
+        if base_version is None or cfg.label.relabel_all:  # every document: the log knows how many
+            n_todo = lake.row_count(C.DOCUMENTS, lake.lineage.input_versions[C.DOCUMENTS])
+        if n_todo is None:
+            n_todo = docs.count()
         st.rows = n_todo
         st.notes.append("documents needing labels from the current models")
     now = datetime.now(timezone.utc)
@@ -231,7 +284,7 @@ def _run(ctx) -> dict:
         # Cached on disk, not on the heap: in local mode the driver JVM is also the executor, and
         # an in-memory cache would make driver memory grow with N. scored is only re-read to
         # compute percentile thresholds.
-        scored = score(spark, docs, cfg, topic, stance)
+        scored = score(spark, docs, cfg, opts)
         if needs_percentiles(cfg):
             scored = scored.persist(StorageLevel.DISK_ONLY)
         topic_t = resolve_thresholds(scored, cfg.model.topic)
@@ -244,6 +297,7 @@ def _run(ctx) -> dict:
             F.lit(now).alias(C.LABELED_AT), F.lit(ctx.run_id).alias(C.RUN_ID),
         ).persist(StorageLevel.DISK_ONLY)
         counts = {(r[0], r[1]): r[2] for r in out.groupBy(C.TOPIC, C.STANCE).count().collect()}
+        warmup.wait()  # long done: its tasks ran before the scoring tasks queued behind them
         st.rows = sum(counts.values())
     summary = {
         "scored": sum(counts.values()),

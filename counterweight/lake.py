@@ -143,6 +143,15 @@ class Lake:
         """Latest committed version, or None when the table does not exist yet."""
         return self._dt(table).version() if self.exists(table) else None
 
+    def row_count(self, table: str, version: Optional[int] = None) -> Optional[int]:
+        """Rows in ``table`` at ``version`` from the log's per-file statistics, with no Spark job;
+        None when some file has no row count or deletion vectors may hide rows (count instead)."""
+        dt = self._dt(table, version)
+        if "deletionVectors" in (dt.protocol().reader_features or []):
+            return None
+        counts = [a.get("num_records") for a in _add_actions(dt)]
+        return None if any(c is None for c in counts) else int(sum(counts))
+
     def history(self, table: str, limit: Optional[int] = None) -> list[dict]:
         return self._dt(table).history(limit)
 
@@ -193,11 +202,15 @@ class Lake:
             key = tuple(action.get(f"partition.{c}") for c in partition_cols)
             groups.setdefault(key, []).append(self._file_uri(table, action["path"]))
         frames = []
-        for key, files in sorted(groups.items(), key=lambda kv: tuple("" if v is None else str(v) for v in kv[0])):
-            df = self.spark.read.schema(data_schema).parquet(*sorted(files))
-            for col, value in zip(partition_cols, key):
-                df = df.withColumn(col, F.lit(value).cast(schema[col].dataType))
-            frames.append(df.select(*schema.fieldNames()))
+        # Spark lists more than spark.sql.sources.parallelPartitionDiscovery.threshold (32) paths
+        # with a Spark job; the files of a local table are cheaper to stat on the driver.
+        listing = _driver_listing(self.spark, len(actions)) if _is_local(self.root) else contextlib.nullcontext()
+        with listing:
+            for key, files in sorted(groups.items(), key=lambda kv: tuple("" if v is None else str(v) for v in kv[0])):
+                df = self.spark.read.schema(data_schema).parquet(*sorted(files))
+                for col, value in zip(partition_cols, key):
+                    df = df.withColumn(col, F.lit(value).cast(schema[col].dataType))
+                frames.append(df.select(*schema.fieldNames()))
         out = frames[0]
         for df in frames[1:]:
             out = out.unionByName(df)
@@ -479,6 +492,21 @@ class Lake:
 class _StagedFile:
     action: object
     num_records: int
+
+
+@contextlib.contextmanager
+def _driver_listing(spark, n_paths: int) -> Iterator[None]:
+    """Let the driver list ``n_paths`` paths itself (no listing job) while the block runs."""
+    key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, str(max(n_paths + 1, int(previous or 32))))
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 def _table_arrow_schema(dt) -> pa.Schema:

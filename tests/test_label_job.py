@@ -227,6 +227,52 @@ def test_models_load_once_per_python_worker(spark, tiny_models):
         assert (r["topic_loads"], r["stance_loads"]) == (1, 1), r
 
 
+def test_the_warmup_loads_the_models_in_the_workers_that_then_score(spark, tiny_models):
+    from counterweight.label import WorkerWarmup
+    from udfs.scoring import ModelSpec, ScoreOptions
+
+    # engine="fasttext": a cache key the other tests' scoring (engine "auto") does not fill.
+    opts = ScoreOptions(
+        topic=ModelSpec(str(tiny_models.topic), tiny_models.topic_sha, TOPICS, engine="fasttext"),
+        stance=ModelSpec(str(tiny_models.stance), tiny_models.stance_sha, STANCES, engine="fasttext"),
+        ai_topics=AI_TOPICS, window_words=400, max_windows=24, top_k=2,
+    )
+    keys = [f"{opts.topic.sha256}:fasttext", f"{opts.stance.sha256}:fasttext"]
+    warmup = WorkerWarmup(spark, opts)
+    warmup.wait()
+    assert len(warmup.pids) == spark.sparkContext.defaultParallelism
+
+    def cached(batches):
+        import os
+
+        from udfs import scoring
+
+        for batch in batches:
+            yield pa.RecordBatch.from_pydict({"pid": [os.getpid()] * batch.num_rows,
+                                              "ready": [all(k in scoring._CACHE for k in keys)] * batch.num_rows})
+
+    seen = spark.range(8, numPartitions=8).mapInArrow(cached, "pid long, ready boolean").collect()
+    # The next SQL Python tasks run in the warmed workers (not in a separate pool) and find both
+    # models already loaded.
+    assert {r["pid"] for r in seen} <= set(warmup.pids)
+    assert all(r["ready"] for r in seen)
+
+
+def test_a_failing_warmup_is_not_an_error(spark, tiny_models, caplog):
+    from counterweight.label import WorkerWarmup
+    from udfs.scoring import ModelSpec, ScoreOptions
+
+    missing = ModelSpec("/nonexistent/topic.ftz", "0" * 64, TOPICS)
+    opts = ScoreOptions(topic=missing, stance=missing, ai_topics=AI_TOPICS, window_words=400, max_windows=24,
+                        top_k=2)
+    with caplog.at_level("INFO", logger="counterweight.label"):
+        warmup = WorkerWarmup(spark, opts)
+        warmup.wait()
+    assert warmup.pids == []
+    assert "scoring starts cold" in caplog.text
+    assert spark.range(3).count() == 3  # the session is fine
+
+
 def test_a_swapped_model_with_the_same_file_name_reaches_the_workers(spark, tiny_models, tmp_path):
     from counterweight import label as label_job
     from udfs.scoring import ModelSpec, file_sha256

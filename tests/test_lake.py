@@ -456,3 +456,46 @@ def test_row_groups_stay_near_lake_row_group_bytes(spark, lake_root) -> None:
     sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
     assert meta.num_row_groups >= 4, sizes
     assert max(sizes) <= 2 * one_mib, sizes
+
+
+# --- row counts from the log -------------------------------------------------------------------
+def test_row_count_comes_from_the_log_at_each_version(spark, make_lake, lake_root) -> None:
+    lake = make_lake()
+    lake.append("t", rows(spark, [(i, "a") for i in range(5)]))
+    lake.merge("t", rows(spark, [(3, "b"), (4, "b"), (5, "b"), (6, "b")]), ["k"])
+    lake.overwrite("t", rows(spark, [(9, "c")]), replace_partitions=None)
+    counts = [len(table_rows(lake_root / "t", version=v)) for v in (0, 1, 2)]
+    assert counts == [5, 7, 1]
+    assert [lake.row_count("t", v) for v in (0, 1, 2)] == counts
+    assert lake.row_count("t") == 1
+
+
+def test_row_count_is_unknown_when_a_file_has_no_count(spark, make_lake, monkeypatch) -> None:
+    lake = make_lake()
+    lake.append("t", rows(spark, [(1, "a")]))
+    lake.append("t", rows(spark, [(2, "a")]))
+    real = lake_mod._add_actions
+
+    def first_without_stats(dt):
+        actions = real(dt)
+        actions[0]["num_records"] = None  # as in a log written without statistics
+        return actions
+
+    monkeypatch.setattr(lake_mod, "_add_actions", first_without_stats)
+    assert lake.row_count("t") is None
+
+
+def test_reading_a_local_table_of_many_files_starts_no_listing_job(spark, make_lake, lake_root) -> None:
+    lake = make_lake()
+    for i in range(20):
+        lake.append("t", rows(spark, [(i, "x")]))
+    assert len(referenced_files(lake_root / "t")) > 32  # Spark's parallel-listing threshold
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("listing-check", "read only")
+    try:
+        df = lake.read("t")
+        assert list(tracker.getJobIdsForGroup("listing-check")) == []
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    assert spark.conf.get("spark.sql.sources.parallelPartitionDiscovery.threshold", "32") == "32"
+    assert df.count() == 20

@@ -336,3 +336,16 @@ def label_batches(batches: Iterator[pa.RecordBatch], opts: ScoreOptions, text_co
             cols[f"p_{label}"] = pa.array(np.where(np.isnan(values), None, values).tolist(), pa.float64())
         cols[C.N_CHUNKS] = pa.array(scores["n_chunks"], pa.int32())
         yield pa.RecordBatch.from_pydict(cols)
+
+
+WARM_TEXT = "The robot told the engineers the truth and asked them to keep watching it."
+
+
+def warm_batches(batches: Iterator[pa.RecordBatch], opts: ScoreOptions) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` function of the label job's warm-up: load both models into this Python worker
+    and score one short text (which also loads the compiled scoring functions), so the first
+    scoring task on the worker starts at full speed. Yields this worker's pid."""
+    for _ in batches:
+        pass
+    score_texts([WARM_TEXT], opts)
+    yield pa.RecordBatch.from_pydict({"pid": pa.array([os.getpid()], pa.int64())})

@@ -272,11 +272,13 @@ def _run(ctx) -> dict:
             docs = docs.join(done, on=[C.DOC_ID, C.TEXT_HASH], how="left_anti")
         elif lake.exists(C.LABELS):
             base_version = lake.version(C.LABELS)
-        n_todo = None
-        if base_version is None or cfg.label.relabel_all:  # every document: the log knows how many
-            n_todo = lake.row_count(C.DOCUMENTS, lake.lineage.input_versions[C.DOCUMENTS])
-        if n_todo is None:
-            n_todo = docs.count()
+        n_docs = lake.row_count(C.DOCUMENTS, lake.lineage.input_versions[C.DOCUMENTS])  # from the log
+        everything = base_version is None or cfg.label.relabel_all
+        n_todo = n_docs if everything and n_docs is not None else docs.count()
+        # When every document gets a new label (relabel_all, or new models), the labels table is
+        # rewritten in one commit instead of merged: the merge would join all of it against the new
+        # labels only to replace every row (10 s instead of 3 s at 400k documents).
+        rewrite = base_version is not None and n_docs is not None and n_todo == n_docs
         st.rows = n_todo
         st.notes.append("documents needing labels from the current models")
     now = datetime.now(timezone.utc)
@@ -305,6 +307,7 @@ def _run(ctx) -> dict:
         "models": {"topic": {"path": topic.path, "sha256": topic.sha256},
                    "stance": {"path": stance.path, "sha256": stance.sha256}},
         "thresholds": {"topic": topic_t, "stance": stance_t},
+        "write": "append" if base_version is None else "overwrite" if rewrite else "merge",
     }
     if summary["scored"] != n_todo:
         from counterweight.errors import ReconciliationError
@@ -313,6 +316,8 @@ def _run(ctx) -> dict:
     with stage("label: write labels") as st:
         if base_version is None:
             result = lake.append(C.LABELS, out, extra={"label": summary}, expect_version=None)
+        elif rewrite:  # labels of documents no longer in documents go with the old rows
+            result = lake.overwrite(C.LABELS, out, extra={"label": summary}, expect_version=base_version)
         else:
             result = lake.merge(C.LABELS, out, [C.DOC_ID], when_matched="update", extra={"label": summary})
         st.rows = result.rows

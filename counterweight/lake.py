@@ -235,10 +235,14 @@ class Lake:
 
     def overwrite(self, table: str, df, partition_by: Optional[list[str]] = None, extra: Optional[dict] = None,
                   replace_partitions: Optional[dict[str, list[str]]] = None,
-                  txn: Optional[tuple[str, int]] = None) -> CommitResult:
-        """Replace the table's content (or only the given partitions) with ``df`` in one commit."""
+                  txn: Optional[tuple[str, int]] = None, expect_version=_UNSET) -> CommitResult:
+        """Replace the table's content (or only the given partitions) with ``df`` in one commit.
+
+        ``expect_version``: the version ``df`` was planned on; a commit by anybody else since then
+        is a ConflictError instead of being overwritten (default: the version when writing starts).
+        """
         return self._write(table, df, "overwrite", partition_by, extra=extra,
-                           replace_partitions=replace_partitions, txn=txn)
+                           replace_partitions=replace_partitions, txn=txn, expect=expect_version)
 
     def merge(self, table: str, df, key: list[str], when_matched: str = "update",
               partition_by: Optional[list[str]] = None, extra: Optional[dict] = None) -> CommitResult:

@@ -169,6 +169,7 @@ def test_relabelling_scores_only_what_it_must(spark, first_run, tiny_models, tmp
     assert ingest(spark, write_jsonl(tmp_path / "more.jsonl", MORE), lake_root)
     more = label(spark, lake_root, tiny_models)
     assert more["scored"] == 2
+    assert more["write"] == "merge"
     after = read_labels(lake_root)
     new_ids = {doc_id("more", r["id"]) for r in MORE}
     assert set(after) == set(before) | new_ids
@@ -182,12 +183,49 @@ def test_relabelling_scores_only_what_it_must(spark, first_run, tiny_models, tmp
     swapped = label(spark, lake_root, tiny_models, stance=tiny_models.stance_alt)
     n_docs = len(CORPUS) + len(MORE)
     assert swapped["scored"] == n_docs
+    # Every row is replaced, so the table is rewritten in one commit rather than merged.
+    assert swapped["write"] == "overwrite"
+    assert DeltaTable(str(lake_root / "labels")).history(1)[0]["operation"] == "WRITE"
     final = read_labels(lake_root)
     assert len(final) == n_docs
     alt_sha = hashlib.sha256(tiny_models.stance_alt.read_bytes()).hexdigest()
     assert {r["stance_model"] for r in final.values()} == {alt_sha}
     assert {r["topic_model"] for r in final.values()} == {tiny_models.topic_sha}
     assert all(final[d]["labeled_at"] > after[d]["labeled_at"] for d in final)
+
+
+def test_a_full_relabel_rewrites_labels_for_the_current_documents_only(spark, first_run, tiny_models, tmp_path,
+                                                                      monkeypatch):
+    from counterweight import lake as lake_mod
+    from counterweight.errors import ConflictError
+
+    lake_root = copy_lake(first_run[0], tmp_path)
+    # A label row whose document is gone (as after documents were deleted): kept by merges, dropped
+    # when every document is labelled again.
+    orphan = dict(next(iter(read_labels(lake_root).values())), doc_id="f" * 32)
+    table = DeltaTable(str(lake_root / "labels"))
+    from deltalake import write_deltalake
+
+    write_deltalake(str(lake_root / "labels"), pa.Table.from_pylist([orphan], schema=pa.schema(
+        table.schema().to_arrow())), mode="append")
+    assert "f" * 32 in read_labels(lake_root)
+    summary = label(spark, lake_root, tiny_models, "label.relabel_all=true")
+    assert summary["scored"] == len(CORPUS) and summary["write"] == "overwrite"
+    assert set(read_labels(lake_root)) == set(EXPECTED)
+
+    # A commit by another writer while the rewrite is being staged is a conflict, not overwritten.
+    real_fault = lake_mod.fault_point
+
+    def commit_behind_its_back(name):
+        if name == "staged:labels":
+            write_deltalake(str(lake_root / "labels"), pa.Table.from_pylist([orphan], schema=pa.schema(
+                DeltaTable(str(lake_root / "labels")).schema().to_arrow())), mode="append")
+        real_fault(name)
+
+    monkeypatch.setattr(lake_mod, "fault_point", commit_behind_its_back)
+    with pytest.raises(ConflictError, match="changed from version"):
+        label(spark, lake_root, tiny_models, "label.relabel_all=true")
+    assert "f" * 32 in read_labels(lake_root)  # the other writer's row survived
 
 
 # --- models load once per Python worker -------------------------------------------------------------

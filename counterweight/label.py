@@ -278,7 +278,7 @@ def _run(ctx) -> dict:
         # When every document gets a new label (relabel_all, or new models), the labels table is
         # rewritten in one commit instead of merged: the merge would join all of it against the new
         # labels only to replace every row (10 s instead of 3 s at 400k documents).
-        rewrite = base_version is not None and n_docs is not None and n_todo == n_docs
+        rewrite = base_version is not None and n_docs is not None and 0 < n_todo == n_docs
         st.rows = n_todo
         st.notes.append("documents needing labels from the current models")
     now = datetime.now(timezone.utc)

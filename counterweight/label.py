@@ -24,6 +24,7 @@ from counterweight import columns as C
 from counterweight.config import parse_threshold
 from counterweight.errors import BadInputError
 from counterweight.progress import stage
+from counterweight.session import session_conf
 from udfs import scoring
 from udfs.scoring import ModelSpec, ScoreOptions
 
@@ -232,17 +233,8 @@ def scan_splits(spark, tasks_per_core: int, max_split_bytes: int | None = None):
     settings = {"spark.sql.files.minPartitionNum": str(tasks_per_core * spark.sparkContext.defaultParallelism)}
     if max_split_bytes:
         settings["spark.sql.files.maxPartitionBytes"] = str(max_split_bytes)
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
+    with session_conf(spark, settings):
         yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def run(ctx) -> dict:

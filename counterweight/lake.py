@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 import counterweight
 from counterweight.errors import BadInputError, ConflictError, TransientError
+from counterweight.session import session_conf
 
 log = logging.getLogger(__name__)
 
@@ -498,19 +499,10 @@ class _StagedFile:
     num_records: int
 
 
-@contextlib.contextmanager
-def _driver_listing(spark, n_paths: int) -> Iterator[None]:
+def _driver_listing(spark, n_paths: int):
     """Let the driver list ``n_paths`` paths itself (no listing job) while the block runs."""
     key = "spark.sql.sources.parallelPartitionDiscovery.threshold"
-    previous = spark.conf.get(key, None)
-    spark.conf.set(key, str(max(n_paths + 1, int(previous or 32))))
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, previous)
+    return session_conf(spark, {key: str(max(n_paths + 1, int(spark.conf.get(key, None) or 32)))})
 
 
 def _table_arrow_schema(dt) -> pa.Schema:

@@ -7,9 +7,11 @@ wins; the Hydra ``spark`` group fills in the rest. So the same job runs unchange
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from typing import Iterator
 
 from omegaconf import DictConfig
 
@@ -83,3 +85,19 @@ def delta_spark_available(spark) -> bool:
         return isinstance(spark.sparkContext._jvm.io.delta.tables.DeltaTable, JavaClass)
     except Exception:  # Spark Connect sessions have no JVM handle: treat as absent
         return False
+
+
+@contextlib.contextmanager
+def session_conf(spark, settings: dict[str, str]) -> Iterator[None]:
+    """Set these runtime SQL settings while the block runs; restore (or unset) them afterwards."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
